@@ -1,0 +1,1 @@
+// This target only exports the declarations in include/CGearmanSystem.h.

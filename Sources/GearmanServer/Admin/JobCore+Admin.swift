@@ -1,0 +1,174 @@
+import GearmanKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension JobCore {
+    /// The most tokens an admin line may have; gearmand closes the connection on more.
+    static let maximumAdminTokens = 5
+
+    /// Handles one admin text line and queues the reply, formatted byte for byte as gearmand's.
+    func handleAdmin(_ line: [UInt8], from session: Session, outbox: inout Outbox) -> Disposition {
+        let tokens = Self.tokenize(line)
+        if tokens.count > Self.maximumAdminTokens {
+            outbox.sendText("ERR TOO_MANY_ARGS More+than+5+arguments+in+an+admin+command\r\n", to: session)
+            return .close(reason: "sent an admin command with more than \(Self.maximumAdminTokens) arguments")
+        }
+        let command = tokens.first.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        switch command.lowercased() {
+        case "workers":
+            outbox.sendText(workersReport(), to: session)
+        case "status":
+            outbox.sendText(statusReport(), to: session)
+        case "prioritystatus":
+            outbox.sendText(priorityStatusReport(), to: session)
+        case "maxqueue":
+            outbox.sendText(setMaxQueue(tokens), to: session)
+        case "show":
+            outbox.sendText(show(tokens), to: session)
+        case "cancel":
+            if tokens.count < 3 {
+                outbox.sendText(Self.unknownCommand(command), to: session)
+            } else if tokens.count > 3 || String(decoding: tokens[1], as: UTF8.self).lowercased() != "job" {
+                outbox.sendText("ERR UNKNOWN_ERROR\r\n", to: session)
+            } else if cancel(handle: tokens[2][...], outbox: &outbox) {
+                outbox.sendText("OK\r\n", to: session)
+            } else {
+                outbox.sendText("ERR UNKNOWN_JOB\r\n", to: session)
+            }
+        case "create":
+            outbox.sendText(createFunction(tokens), to: session)
+        case "drop":
+            outbox.sendText(dropFunction(tokens), to: session)
+        case "getpid":
+            outbox.sendText("OK \(getpid())\n", to: session)
+        case "verbose":
+            outbox.sendText("OK \(logger.level.name)\n", to: session)
+        case "version":
+            outbox.sendText("OK \(configuration.version)\n", to: session)
+        case "shutdown" where configuration.enableAdminShutdown:
+            let graceful = tokens.count > 1 && String(decoding: tokens[1], as: UTF8.self).lowercased() == "graceful"
+            outbox.sendText("OK\r\n", to: session)
+            logger.notice("shutdown\(graceful ? " graceful" : "") requested by admin connection from \(session.peerAddress)")
+            return .shutdown(graceful: graceful)
+        default:
+            outbox.sendText(Self.unknownCommand(command), to: session)
+        }
+        return .keepOpen
+    }
+
+    /// Splits a line on spaces; runs of spaces collapse, but a leading space yields an empty
+    /// command name, as in gearmand.
+    static func tokenize(_ line: [UInt8]) -> [[UInt8]] {
+        var tokens: [[UInt8]] = []
+        if line.first == UInt8(ascii: " ") { tokens.append([]) }
+        for piece in line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true) {
+            tokens.append(Array(piece))
+        }
+        return tokens
+    }
+
+    static func unknownCommand(_ name: String) -> String {
+        "ERR UNKNOWN_COMMAND Unknown+server+command\(name)\r\n"
+    }
+
+    static func invalidArguments(_ name: String) -> String {
+        "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+\(name)\r\n"
+    }
+
+    // MARK: Reports
+
+    func workersReport() -> String {
+        var report = ""
+        for session in sessions.values.sorted(by: { $0.fd < $1.fd }) {
+            report += "\(session.fd) \(session.peerAddress) \(String(decoding: session.clientID, as: UTF8.self)) :"
+            for ability in session.abilities {
+                report += " \(ability.function.nameString)"
+            }
+            report += "\n"
+        }
+        return report + ".\n"
+    }
+
+    func statusReport() -> String {
+        var report = ""
+        for function in functionOrder {
+            report += "\(function.nameString)\t\(function.total)\t\(function.running)\t\(function.registrations)\n"
+        }
+        return report + ".\n"
+    }
+
+    func priorityStatusReport() -> String {
+        var report = ""
+        for function in functionOrder {
+            report += "\(function.nameString)\t\(function.waiting(.high))\t\(function.waiting(.normal))"
+            report += "\t\(function.waiting(.low))\t\(function.registrations)\n"
+        }
+        return report + ".\n"
+    }
+
+    func show(_ tokens: [[UInt8]]) -> String {
+        let words = tokens.map { String(decoding: $0, as: UTF8.self).lowercased() }
+        if words.count == 1 { return Self.unknownCommand("show") }
+        if words.count == 2 && words[1] == "jobs" {
+            var report = ""
+            for job in jobs.values.sorted(by: { $0.number < $1.number }) {
+                let handle = String(decoding: handle(of: job), as: UTF8.self)
+                report += "\(handle)\t\(job.retries)\t\(job.isIgnored ? 1 : 0)\t\(job.isBackground && !job.isCancelled ? 1 : 0)\n"
+            }
+            return report + ".\n"
+        }
+        if words.count == 3 && words[1] == "unique" && words[2] == "jobs" {
+            var report = ""
+            for job in jobs.values.sorted(by: { $0.number < $1.number }) {
+                report += String(decoding: job.unique, as: UTF8.self) + "\n"
+            }
+            return report + ".\n"
+        }
+        return "ERR UNKNOWN_SHOW_ARGUMENTS\r\n"
+    }
+
+    // MARK: Changes
+
+    func setMaxQueue(_ tokens: [[UInt8]]) -> String {
+        guard tokens.count >= 2 else { return Self.invalidArguments("maxqueue") }
+        let limits = tokens.dropFirst(2).map { max(0, Self.parseInteger($0[...])) }
+        guard let function = functions[tokens[1]] else { return "OK\r\n" }
+        switch limits.count {
+        case 0: function.maxQueue = [0, 0, 0]
+        case 1: function.maxQueue = [limits[0], limits[0], limits[0]]
+        case 2: function.maxQueue = [limits[0], limits[1], 0]
+        default: function.maxQueue = [limits[0], limits[1], limits[2]]
+        }
+        return "OK\r\n"
+    }
+
+    func createFunction(_ tokens: [[UInt8]]) -> String {
+        guard tokens.count == 3, String(decoding: tokens[1], as: UTF8.self).lowercased() == "function" else {
+            return Self.invalidArguments("create")
+        }
+        _ = function(named: tokens[2][...])
+        return "OK\r\n"
+    }
+
+    /// Handles `drop function`: refuses while workers, running jobs or queued jobs remain, so no
+    /// queued job is ever left without a function.
+    func dropFunction(_ tokens: [[UInt8]]) -> String {
+        guard tokens.count == 3, String(decoding: tokens[1], as: UTF8.self).lowercased() == "function" else {
+            return Self.invalidArguments("drop")
+        }
+        let wanted = String(decoding: tokens[2], as: UTF8.self).lowercased()
+        guard let function = functionOrder.first(where: { $0.nameString.lowercased() == wanted }) else {
+            return "ERR function not found\r\n"
+        }
+        if function.registrations > 0 || function.running > 0 {
+            return "ERR there are still connected workers or executing clients\r\n"
+        }
+        if function.total > 0 {
+            return "ERR there are still queued jobs\r\n"
+        }
+        removeFunction(function)
+        return "OK\r\n"
+    }
+}

@@ -1,0 +1,201 @@
+import GearmanKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The parsed command line of `gearmand`: the server configuration plus the process settings
+/// (daemon mode, pid file, log destination, user) that only the executable uses.
+public struct GearmandOptions: Sendable, Equatable {
+    /// What the command line asks for besides running the server.
+    public enum Action: Sendable, Equatable {
+        case run
+        case help
+        case version
+        /// `--check-args`: the options parsed; exit 0 without starting.
+        case checkArguments
+    }
+
+    public var action: Action = .run
+    public var server = ServerConfiguration()
+    public var daemon = false
+    /// The pid file path; nil writes none.
+    public var pidFile: String? = GearmandOptions.defaultPidFile
+    /// `stderr`, `none` or a file path, as `--log-file` takes it.
+    public var logFile: String = GearmandOptions.defaultLogFile
+    public var logLevel: LogLevel = .error
+    public var syslog = false
+    public var user: String? = nil
+    public var fileDescriptors: Int? = nil
+    public var coreDump = false
+
+    public static let defaultLogFile = "/var/log/gearmand.log"
+    public static let defaultPidFile = "/var/gearmand.pid"
+    public static let defaultConfigFile = "/etc/gearmand.conf"
+
+    public init() {}
+
+    /// The usage line shown at the top of the help text.
+    public static let usage = "gearmand [OPTIONS]"
+
+    /// The help text generated from `GearmandOptions.specs`.
+    public static var helpText: String {
+        CommandLineParser.help(usage: usage, specs: specs)
+    }
+}
+
+extension GearmandOptions {
+    /// Parses a command line (without the program name).
+    ///
+    /// Options come from the config file first (`/etc/gearmand.conf` when it exists, or the file
+    /// named by `--config-file` or an `@FILE` argument), then from the command line, so the
+    /// command line wins.
+    ///
+    /// - Throws: `CommandLineError` with a message naming the option and the problem.
+    public static func parse(_ arguments: [String], environment: [String: String] = [:]) throws -> GearmandOptions {
+        var commandLine: [String] = []
+        var configFiles: [String] = []
+        for argument in arguments {
+            if argument.hasPrefix("@") && argument.count > 1 {
+                configFiles.append(String(argument.dropFirst()))
+            } else {
+                commandLine.append(argument)
+            }
+        }
+        let first = try CommandLineParser.parse(commandLine, specs: specs)
+        if let operand = first.operands.first {
+            throw CommandLineError("unexpected argument '\(operand)'")
+        }
+        for option in first.options where option.name == "config-file" {
+            configFiles.append(option.value ?? "")
+        }
+        var fileArguments: [String] = []
+        if configFiles.isEmpty {
+            fileArguments = (try? readConfigFile(defaultConfigFile)) ?? []
+        } else {
+            for path in configFiles {
+                fileArguments += try readConfigFile(path)
+            }
+        }
+        var result = first
+        if !fileArguments.isEmpty {
+            let fromFile = try CommandLineParser.parse(fileArguments, specs: specs)
+            if let operand = fromFile.operands.first {
+                throw CommandLineError("unexpected word '\(operand)' in config file (options must start with --)")
+            }
+            result.options = fromFile.options + first.options
+        }
+        var options = GearmandOptions()
+        if let port = environment["GEARMAND_PORT"], !port.isEmpty {
+            options.server.port = try portNumber(port, option: "GEARMAND_PORT")
+        }
+        for option in result.options {
+            try options.apply(option)
+        }
+        return options
+    }
+
+    /// Reads a config file: whitespace-separated long options; `#` starts a comment line.
+    static func readConfigFile(_ path: String) throws -> [String] {
+        guard let file = fopen(path, "r") else {
+            throw CommandLineError("cannot read config file '\(path)': \(SystemError.current("fopen").message)")
+        }
+        defer { fclose(file) }
+        var text: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, file)
+            if count <= 0 { break }
+            text.append(contentsOf: buffer[0..<count])
+        }
+        var words: [String] = []
+        for line in String(decoding: text, as: UTF8.self).split(separator: "\n") {
+            let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
+            if trimmed.hasPrefix("#") { continue }
+            words += trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+        }
+        return words
+    }
+
+    private mutating func apply(_ option: ParsedOption) throws {
+        let value = option.value ?? ""
+        let name = option.name
+        switch name {
+        case "help": action = .help
+        case "version": action = .version
+        case "check-args": if action == .run { action = .checkArguments }
+        case "backlog": server.backlog = try Self.integer(value, option: name, minimum: 1)
+        case "daemon": daemon = true
+        case "exceptions": server.exceptions = true
+        case "file-descriptors": fileDescriptors = try Self.integer(value, option: name, minimum: 1)
+        case "job-retries": server.jobRetries = try Self.integer(value, option: name, minimum: 0)
+        case "job-handle-prefix":
+            guard !value.isEmpty, value.utf8.count <= 40 else {
+                throw CommandLineError("invalid value '\(value)' for --job-handle-prefix: use 1 to 40 bytes, so handles stay under 64 bytes")
+            }
+            server.jobHandlePrefix = value
+        case "hashtable-buckets": _ = try Self.integer(value, option: name, minimum: 1)
+        case "keepalive": server.keepalive = true
+        case "keepalive-idle": server.keepaliveIdle = try Self.optionalSeconds(value, option: name)
+        case "keepalive-interval": server.keepaliveInterval = try Self.optionalSeconds(value, option: name)
+        case "keepalive-count": server.keepaliveCount = try Self.optionalSeconds(value, option: name)
+        case "log-file": logFile = value
+        case "listen": server.listenAddresses.append(value)
+        case "pid-file": pidFile = value.isEmpty ? nil : value
+        case "round-robin": server.roundRobin = true
+        case "syslog": syslog = true
+        case "coredump": coreDump = true
+        case "threads":
+            let threads = try Self.integer(value, option: name, minimum: 0)
+            server.threads = threads == 0 ? ServerConfiguration.defaultThreads : threads
+        case "user": user = value
+        case "verbose":
+            guard let level = LogLevel(name: value) else {
+                let names = LogLevel.allCases.map(\.name).joined(separator: ", ")
+                throw CommandLineError("invalid value '\(value)' for --verbose: use one of \(names)")
+            }
+            logLevel = level
+        case "worker-wakeup": server.workerWakeup = try Self.integer(value, option: name, minimum: 0)
+        case "port": server.port = try Self.portNumber(value, option: "--port")
+        case "http-port": _ = try Self.portNumber(value, option: "--http-port")
+        case "admin-shutdown": server.enableAdminShutdown = true
+        case "max-packet-size": server.maximumPacketSize = try Self.integer(value, option: name, minimum: 1024)
+        case "max-admin-line": server.maximumAdminLineLength = try Self.integer(value, option: name, minimum: 64)
+        case "config-file": break
+        case "queue-type":
+            if value.lowercased() != "builtin" {
+                throw CommandLineError(
+                    "queue type '\(value)' is not available in this version; only 'builtin' (in memory) is")
+            }
+        case "protocol":
+            throw CommandLineError("protocol '\(value)' is not available in this version; the Gearman protocol is always on")
+        case "ssl", "ssl-ca-file", "ssl-certificate", "ssl-key":
+            throw CommandLineError("--\(name): TLS is not available in this version")
+        default:
+            if Self.queueOptionNames.contains(name) {
+                throw CommandLineError("--\(name) configures a persistent queue, which is not available in this version")
+            }
+            throw CommandLineError("unknown option '--\(name)'")
+        }
+    }
+
+    static func integer(_ text: String, option: String, minimum: Int) throws -> Int {
+        guard let value = Int(text), value >= minimum else {
+            throw CommandLineError("invalid value '\(text)' for --\(option): expected a whole number of at least \(minimum)")
+        }
+        return value
+    }
+
+    /// Parses a keepalive setting, where -1 (gearmand's default) means the system default.
+    static func optionalSeconds(_ text: String, option: String) throws -> Int? {
+        if text == "-1" { return nil }
+        return try integer(text, option: option, minimum: 1)
+    }
+
+    static func portNumber(_ text: String, option: String) throws -> Int {
+        guard let value = Int(text), value >= 0, value <= 65535 else {
+            throw CommandLineError("invalid port '\(text)' for \(option): expected 0 to 65535")
+        }
+        return value
+    }
+}

@@ -1,0 +1,55 @@
+import GearmanKit
+
+/// Everything that shapes how a `GearmanServer` listens and schedules jobs.
+///
+/// `gearmand` fills it from its command line; an application or a test that embeds the server
+/// builds one directly.
+public struct ServerConfiguration: Sendable, Equatable {
+    /// The TCP port of the Gearman protocol; 0 binds an ephemeral port.
+    public var port: Int = 4730
+    /// Addresses to bind; empty means every IPv4 and IPv6 address.
+    public var listenAddresses: [String] = []
+    /// The number of I/O event loops.
+    public var threads: Int = ServerConfiguration.defaultThreads
+    /// The listen(2) backlog.
+    public var backlog: Int = 32
+    /// Attempts after which a job whose workers keep failing is dropped; 0 means unlimited.
+    public var jobRetries: Int = 0
+    /// Sleeping workers woken per new job; 0 wakes every sleeping worker of the function.
+    public var workerWakeup: Int = 1
+    /// Rotate a worker's functions after each assignment instead of taking the oldest job.
+    public var roundRobin = false
+    /// The part of job handles before `:<number>`; nil means `H:<host name>`.
+    public var jobHandlePrefix: String? = nil
+    /// Send WORK_EXCEPTION to every client, as if each had sent OPTION_REQ `exceptions`.
+    public var exceptions = false
+    /// Enable TCP keepalive tuning on accepted sockets (SO_KEEPALIVE itself is always on).
+    public var keepalive = false
+    /// TCP_KEEPIDLE in seconds, or nil for the system default.
+    public var keepaliveIdle: Int? = nil
+    /// TCP_KEEPINTVL in seconds, or nil for the system default.
+    public var keepaliveInterval: Int? = nil
+    /// TCP_KEEPCNT, or nil for the system default.
+    public var keepaliveCount: Int? = nil
+    /// The largest packet body accepted, in bytes.
+    public var maximumPacketSize: Int = 256 << 20
+    /// The longest admin command line accepted, in bytes.
+    public var maximumAdminLineLength: Int = 8192
+    /// Accept the admin `shutdown [graceful]` command.
+    public var enableAdminShutdown = false
+    /// The version reported by the admin `version` command.
+    public var version: String = GearmanServer.version
+
+    /// Creates a configuration with gearmand's defaults.
+    public init() {}
+
+    /// The number of processor cores, the default for `threads`.
+    public static var defaultThreads: Int {
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        return cores > 0 ? cores : 1
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif

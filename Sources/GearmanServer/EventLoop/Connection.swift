@@ -1,0 +1,39 @@
+import GearmanKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The I/O side of one accepted socket: its parser and its queued output.
+///
+/// Owned by one `EventLoop` and touched only on that loop's thread; the job state of the same
+/// connection lives in a `Session` inside the core.
+final class Connection {
+    let id: Int
+    let fd: Int32
+    let peer: String
+    let session: Session
+    var parser: FrameParser
+    var outbound = OutboundBuffer()
+    /// Whether EPOLLOUT is registered because the socket's send buffer filled up.
+    var isWaitingForWritable = false
+    /// Set when the connection must close once its queued output is written.
+    var closeReason: String?
+    /// Whether the core has released the session's jobs and listeners.
+    var isReleased = false
+
+    init(id: Int, fd: Int32, peer: String, session: Session, parser: FrameParser) {
+        self.id = id
+        self.fd = fd
+        self.peer = peer
+        self.session = session
+        self.parser = parser
+    }
+
+    func deliver(_ output: Outbox.Output) {
+        switch output {
+        case .packet(let packet): outbound.append(packet)
+        case .text(let bytes): outbound.append(contentsOf: bytes)
+        }
+    }
+}

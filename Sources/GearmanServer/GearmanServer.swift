@@ -1,0 +1,120 @@
+import GearmanKit
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A Gearman job server that runs inside the current process.
+///
+/// `init` binds the listening sockets, so a caller can drop privileges or read `port` before
+/// any connection is accepted; `start()` launches the event-loop threads and `stop()` ends them.
+/// `gearmand` is a thin command-line front end to this type.
+public final class GearmanServer: Sendable {
+    /// The version of this server, reported by the admin `version` command and `gearmand -V`.
+    public static let version = "0.1.0"
+
+    /// The configuration the server runs with.
+    public let configuration: ServerConfiguration
+    private let runtime: ServerRuntime
+    private let threads = Mutex<[pthread_t]>([])
+
+    /// Binds the listening sockets described by `configuration`.
+    ///
+    /// - Throws: `ServerError` when an address cannot be resolved or bound.
+    public init(configuration: ServerConfiguration, logger: Logger = .disabled) throws {
+        self.configuration = configuration
+        var listeners: [Listener] = []
+        var port = configuration.port
+        let hosts: [String?] = configuration.listenAddresses.isEmpty ? [nil] : configuration.listenAddresses
+        for host in hosts {
+            do {
+                let bound = try Listener.bind(host: host, port: port, backlog: configuration.backlog)
+                // An ephemeral port chosen for the first address is reused for the others.
+                if port == 0, let first = bound.first { port = first.port }
+                listeners += bound
+            } catch let error as SystemError {
+                throw ServerError.bindFailed(address: host ?? "*", port: port, error)
+            }
+        }
+        if listeners.isEmpty { throw ServerError.noListeners }
+        runtime = ServerRuntime(configuration: configuration, logger: logger, listeners: listeners)
+        for listener in listeners {
+            logger.notice("listening on \(listener.description)")
+        }
+    }
+
+    /// The TCP port the server listens on; with `port` 0 in the configuration, the ephemeral one.
+    public var port: Int { runtime.listeners.first?.port ?? configuration.port }
+
+    /// The bound addresses as `host:port`, IPv6 hosts in brackets.
+    public var listeningAddresses: [String] { runtime.listeners.map(\.description) }
+
+    /// Starts the event-loop threads; connections are accepted from then on.
+    ///
+    /// Ignores SIGPIPE for the whole process, because a peer that closes early must not kill the server.
+    public func start() throws {
+        signal(SIGPIPE, SIG_IGN)
+        var loops: [EventLoop] = []
+        do {
+            for index in 0..<max(1, configuration.threads) {
+                loops.append(try EventLoop(index: index, runtime: runtime))
+            }
+        } catch {
+            throw ServerError.eventLoopFailed(error)
+        }
+        runtime.loops = loops
+        var started: [pthread_t] = []
+        for loop in loops {
+            started.append(Self.spawn { loop.run() })
+        }
+        threads.withLock { $0 = started }
+        runtime.logger.notice(
+            "gearmand \(Self.version) started with \(loops.count) I/O thread\(loops.count == 1 ? "" : "s")")
+    }
+
+    /// Stops the server: at once, or with `graceful` after closing the listeners and waiting
+    /// until no job is left.
+    public func stop(graceful: Bool = false) {
+        runtime.requestStop(graceful: graceful)
+    }
+
+    /// Blocks until every event loop has ended.
+    public func wait() {
+        let started = threads.withLock { threads in
+            let taken = threads
+            threads = []
+            return taken
+        }
+        for thread in started {
+            pthread_join(thread, nil)
+        }
+        if !started.isEmpty {
+            runtime.logger.notice("gearmand stopped")
+        }
+    }
+
+    /// Whether the server has been asked to stop at once or has finished draining.
+    public var isStopped: Bool {
+        runtime.state.load(ordering: .acquiring) == ServerRuntime.stopped
+    }
+
+    private final class ThreadBody {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    private static func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+        let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(
+            &thread, nil,
+            { argument in
+                let body = Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue()
+                body.body()
+                return nil
+            }, box)
+        precondition(status == 0, "pthread_create failed with error \(status)")
+        return thread
+    }
+}
