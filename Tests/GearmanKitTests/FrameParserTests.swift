@@ -1,0 +1,142 @@
+import Testing
+
+@testable import GearmanKit
+
+@Suite("FrameParser")
+struct FrameParserTests {
+    func bytes(_ packet: Packet) -> [UInt8] { packet.encoded() }
+
+    @Test("a packet split into single bytes is parsed once complete")
+    func splitAcrossReads() throws {
+        let packet = Packet.request(.submitJob, "reverse", "u1", "Hello")
+        var parser = FrameParser()
+        var frames: [Frame] = []
+        for byte in bytes(packet) {
+            frames += try parser.parse([byte])
+        }
+        #expect(frames == [.packet(packet)])
+        #expect(!parser.hasPartialFrame)
+    }
+
+    @Test("many packets in one read are all returned in order")
+    func manyPacketsInOneRead() throws {
+        let packets = (0..<100).map { Packet.request(.echoRequest, "payload \($0)") }
+        var parser = FrameParser()
+        let frames = try parser.parse(packets.flatMap { $0.encoded() })
+        #expect(frames == packets.map { .packet($0) })
+    }
+
+    @Test("arguments are split by the type's count and the payload keeps its NULs")
+    func payloadKeepsNuls() throws {
+        let data: [UInt8] = [1, 0, 2, 0, 0, 3]
+        let packet = Packet(magic: .request, type: .submitJob, arguments: [Array("fn".utf8), Array("u".utf8), data])
+        var parser = FrameParser()
+        let frames = try parser.parse(packet.encoded())
+        guard case .packet(let parsed) = frames.first else {
+            Issue.record("expected a packet, got \(frames)")
+            return
+        }
+        #expect(parsed.arguments.count == 3)
+        #expect(Array(parsed.argument(2)) == data)
+    }
+
+    @Test("missing separators are an error, not a read into the next packet")
+    func missingArgumentsStayInsideBody() throws {
+        var wire: [UInt8] = []
+        PacketHeader(magic: .request, type: .submitJob, bodyLength: 3).encode(into: &wire)
+        wire += Array("abc".utf8)
+        wire += Packet.request(.echoRequest, "x\0y\0z").encoded()
+        var parser = FrameParser()
+        #expect(throws: WireError.missingArguments(.submitJob, expected: 2, found: 0)) {
+            _ = try parser.parse(wire)
+        }
+    }
+
+    @Test("a body over the maximum is rejected from its header alone")
+    func sizeCheckedBeforeAllocation() throws {
+        var wire: [UInt8] = []
+        PacketHeader(magic: .request, type: .echoRequest, bodyLength: 0xFFFF_FFFF).encode(into: &wire)
+        var parser = FrameParser(maximumBodyLength: 1024)
+        #expect(throws: WireError.packetTooLarge(length: 0xFFFF_FFFF, maximum: 1024)) {
+            _ = try parser.parse(wire)
+        }
+    }
+
+    @Test("the size limit applies when the header arrives in pieces")
+    func sizeCheckedForSplitHeader() throws {
+        var wire: [UInt8] = []
+        PacketHeader(magic: .request, type: .echoRequest, bodyLength: 2048).encode(into: &wire)
+        var parser = FrameParser(maximumBodyLength: 1024)
+        _ = try parser.parse(Array(wire[0..<5]))
+        #expect(throws: WireError.packetTooLarge(length: 2048, maximum: 1024)) {
+            _ = try parser.parse(Array(wire[5...]))
+        }
+    }
+
+    @Test("an unknown magic is rejected")
+    func badMagic() throws {
+        var parser = FrameParser()
+        #expect(throws: WireError.invalidMagic(0x0058_595A)) {
+            _ = try parser.parse([0, 0x58, 0x59, 0x5A, 0, 0, 0, 16, 0, 0, 0, 0])
+        }
+    }
+
+    @Test("type numbers 0 and 43 are rejected", arguments: [UInt32(0), 43])
+    func unknownType(type: UInt32) throws {
+        var wire: [UInt8] = [0, 0x52, 0x45, 0x51]
+        wire.appendBigEndian(type)
+        wire.appendBigEndian(0)
+        var parser = FrameParser()
+        #expect(throws: WireError.unknownPacketType(type)) {
+            _ = try parser.parse(wire)
+        }
+    }
+
+    @Test("admin lines share the port and drop CR before LF")
+    func adminLinesMixWithPackets() throws {
+        let echo = Packet.request(.echoRequest, "ping")
+        var wire = Array("status\r\nworkers\n".utf8)
+        wire += echo.encoded()
+        wire += Array("version\n".utf8)
+        var parser = FrameParser()
+        let frames = try parser.parse(wire)
+        #expect(
+            frames == [
+                .adminLine(Array("status".utf8)), .adminLine(Array("workers".utf8)), .packet(echo),
+                .adminLine(Array("version".utf8)),
+            ])
+    }
+
+    @Test("an admin line split across reads is joined")
+    func adminLineSplit() throws {
+        var parser = FrameParser()
+        #expect(try parser.parse(Array("sta".utf8)).isEmpty)
+        #expect(try parser.parse(Array("tus\r".utf8)).isEmpty)
+        #expect(try parser.parse(Array("\n".utf8)) == [.adminLine(Array("status".utf8))])
+    }
+
+    @Test("an admin line over the maximum is rejected before its newline arrives")
+    func adminLineTooLong() throws {
+        var parser = FrameParser(maximumLineLength: 16)
+        #expect(throws: WireError.lineTooLong(maximum: 16)) {
+            _ = try parser.parse([UInt8](repeating: UInt8(ascii: "a"), count: 17))
+        }
+    }
+
+    @Test("every packet type survives an encode and parse round trip", arguments: PacketType.allCases)
+    func roundTrip(type: PacketType) throws {
+        let arguments: [[UInt8]] =
+            type.hasNoArguments
+            ? [] : (0...type.separatorCount).map { Array("arg\($0)".utf8) }
+        let packet = Packet(magic: .request, type: type, arguments: arguments)
+        var parser = FrameParser()
+        #expect(try parser.parse(packet.encoded()) == [.packet(packet)])
+    }
+
+    @Test("a zero-length body parses for types that carry one argument")
+    func emptyBody() throws {
+        let packet = Packet(magic: .request, type: .echoRequest, arguments: [[UInt8]()])
+        var parser = FrameParser()
+        #expect(try parser.parse(packet.encoded()) == [.packet(packet)])
+    }
+}
