@@ -40,7 +40,7 @@ public final class GearmanServer: Sendable {
         if listeners.isEmpty { throw ServerError.noListeners }
         runtime = ServerRuntime(configuration: configuration, logger: logger, listeners: listeners)
         for listener in listeners {
-            logger.notice("listening on \(listener.description)")
+            logger.log(.notice, "listening on \(listener.description)", force: configuration.port == 0)
         }
     }
 

@@ -49,13 +49,6 @@ public enum Gearmand {
             printError("gearmand: \(error)\n")
             return 1
         }
-        if let user = options.user {
-            if let failure = switchUser(user) {
-                logger.log(.fatal, failure)
-                printError("gearmand: \(failure)\n")
-                return 1
-            }
-        }
         if options.daemon {
             if let failure = daemonize() {
                 printError("gearmand: \(failure)\n")
@@ -64,6 +57,13 @@ public enum Gearmand {
         }
         if let path = options.pidFile {
             writePidFile(path, logger: logger)
+        }
+        if let user = options.user {
+            if let failure = switchUser(user) {
+                logger.log(.fatal, failure)
+                printError("gearmand: \(failure)\n")
+                return 1
+            }
         }
 
         // Signals are taken synchronously by this thread, so they are blocked before the loop

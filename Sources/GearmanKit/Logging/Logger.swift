@@ -57,8 +57,11 @@ public final class Logger: Sendable {
     }
 
     /// Writes `message` at `level`; the message is built only when the level is enabled.
-    public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
-        guard isEnabled(level) else { return }
+    ///
+    /// - Parameter force: write the message whatever the level, for start-up facts a user cannot
+    ///   learn otherwise, such as the port picked for `--port 0`.
+    public func log(_ level: LogLevel, _ message: @autoclosure () -> String, force: Bool = false) {
+        guard isEnabled(force ? .fatal : level) else { return }
         let text = message()
         state.withLock { state in
             if text == state.lastMessage {
