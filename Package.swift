@@ -7,10 +7,17 @@ let package = Package(
         .library(name: "GearmanKit", targets: ["GearmanKit"]),
         .library(name: "GearmanServer", targets: ["GearmanServer"]),
         .executable(name: "gearmand", targets: ["gearmand"]),
+        .executable(name: "gearman", targets: ["gearman"]),
+        .executable(name: "gearadmin", targets: ["gearadmin"]),
     ],
     targets: [
         // C declarations Swift's Glibc module lacks: epoll, eventfd, accept4, TCP keepalive options.
         .target(name: "CGearmanSystem"),
+        // GNU readline and history, for the gearadmin shell.
+        .systemLibrary(
+            name: "CReadline",
+            providers: [.apt(["libreadline-dev"])]
+        ),
         .target(
             name: "GearmanKit",
             dependencies: ["CGearmanSystem"]
@@ -18,6 +25,19 @@ let package = Package(
         .target(
             name: "GearmanServer",
             dependencies: ["GearmanKit", "CGearmanSystem"]
+        ),
+        // The logic of the gearman and gearadmin programs, kept in a library so tests can call it.
+        .target(
+            name: "GearmanTools",
+            dependencies: ["GearmanKit", "CGearmanSystem", "CReadline"]
+        ),
+        .executableTarget(
+            name: "gearman",
+            dependencies: ["GearmanTools"]
+        ),
+        .executableTarget(
+            name: "gearadmin",
+            dependencies: ["GearmanTools"]
         ),
         .executableTarget(
             name: "gearmand",

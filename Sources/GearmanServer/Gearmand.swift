@@ -112,13 +112,13 @@ public enum Gearmand {
     static func applyResourceLimits(_ options: GearmandOptions, logger: Logger) {
         if let count = options.fileDescriptors {
             var limit = rlimit(rlim_cur: rlim_t(count), rlim_max: rlim_t(count))
-            if setrlimit(RLIMIT_NOFILE, &limit) != 0 {
+            if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) != 0 {
                 logger.error("cannot set the open-file limit to \(count): \(SystemError.current("setrlimit").message)")
             }
         }
         if options.coreDump {
             var limit = rlimit(rlim_cur: rlim_t.max, rlim_max: rlim_t.max)  // RLIM_INFINITY
-            if setrlimit(RLIMIT_CORE, &limit) != 0 {
+            if setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &limit) != 0 {
                 logger.warning("cannot enable core dumps: \(SystemError.current("setrlimit").message)")
             }
         }

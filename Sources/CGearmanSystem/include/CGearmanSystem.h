@@ -1,15 +1,12 @@
 #ifndef C_GEARMAN_SYSTEM_H
 #define C_GEARMAN_SYSTEM_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE  // for accept4(2)
-#endif
-
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -42,10 +39,12 @@ static inline int cgs_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, in
     return count;
 }
 
-// accept4(2) is declared only under _GNU_SOURCE, which Swift's Glibc module does not define.
-static inline int cgs_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
-    return accept4(fd, address, length, flags);
-}
+// accept4(2) is declared only under _GNU_SOURCE, which this header must not define because the
+// Swift Glibc module sees the system headers without it; CGearmanSystem.c defines it instead.
+int cgs_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+
+// pipe2(2) likewise needs _GNU_SOURCE.
+int cgs_pipe2(int fds[2], int flags);
 
 /// The socket type flags as plain integers, since Glibc imports them as an enum.
 static const int cgs_sock_stream = SOCK_STREAM;
@@ -58,6 +57,10 @@ static inline void cgs_getopt_reset(void) { optind = 0; opterr = 0; }
 static inline int cgs_optind(void) { return optind; }
 static inline int cgs_optopt(void) { return optopt; }
 static inline const char *cgs_optarg(void) { return optarg; }
+
+// environ is a global Swift 6 treats as unsafe shared state; posix_spawn(3) needs it read-only.
+extern char **environ;
+static inline char *const *cgs_environ(void) { return environ; }
 
 // syslog(3) is variadic, which Swift cannot call; this passes the message as one "%s" argument.
 static inline void cgs_syslog(int priority, const char *message) {

@@ -1,3 +1,5 @@
+import GearmanKit
+
 /// A binary min-heap of deadlines, each carrying a value to act on when it passes.
 struct DeadlineHeap<Value> {
     private var entries: [(deadline: Int64, value: Value)] = []

@@ -1,3 +1,5 @@
+import GearmanKit
+
 /// A function name with its three priority queues, its workers and its counters.
 ///
 /// Owned by `JobCore` and read or changed only while its lock is held.

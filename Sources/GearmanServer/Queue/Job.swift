@@ -1,3 +1,5 @@
+import GearmanKit
+
 /// One submitted job, from JOB_CREATED until its result or failure is relayed.
 ///
 /// Owned by `JobCore` and read or changed only while its lock is held.

@@ -1,3 +1,5 @@
+import GearmanKit
+
 /// A growable first-in, first-out queue backed by a circular array.
 ///
 /// Appending, prepending and removing at either end take constant amortized time, which a job

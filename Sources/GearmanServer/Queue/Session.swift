@@ -1,3 +1,5 @@
+import GearmanKit
+
 /// The job-server state of one connection: its role as client, worker or both.
 ///
 /// Created when a connection is accepted and owned by `JobCore`; read or changed only while the

@@ -1,0 +1,111 @@
+import CGearmanSystem
+import GearmanKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The `gearman` program: submits jobs from the command line (client mode) or runs a command
+/// for each job it is given (worker mode, `-w`).
+public enum GearmanTool {
+    /// Runs gearman with `arguments` (without the program name) and returns the exit status.
+    public static func main(arguments: [String], environment: [String: String]) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        let options: GearmanOptions
+        do {
+            options = try GearmanOptions.parse(arguments, environment: environment)
+        } catch {
+            Output.error("gearman: \(error)\n\n\(GearmanOptions.helpText)")
+            return 1
+        }
+        if options.help {
+            Output.write(GearmanOptions.helpText)
+            return 0
+        }
+        let servers: [ServerAddress]
+        do {
+            servers = try options.servers()
+        } catch {
+            Output.error("gearman: \(error)\n")
+            return 1
+        }
+        if options.daemon, let failure = Daemon.detach() {
+            Output.error("gearman: \(failure)\n")
+            return 1
+        }
+        if let path = options.pidFile, let failure = Daemon.writePidFile(path) {
+            Output.error("gearman: \(failure)\n")
+            return 1
+        }
+        defer { if let path = options.pidFile { unlink(path) } }
+        if options.worker {
+            return WorkerMode(options: options, servers: servers).run()
+        }
+        return ClientMode(options: options, servers: servers).run()
+    }
+}
+
+/// Writes to the standard streams with write(2), unbuffered and binary-safe.
+enum Output {
+    static func write(_ text: String) {
+        write(Array(text.utf8), to: 1)
+    }
+
+    static func error(_ text: String) {
+        write(Array(text.utf8), to: 2)
+    }
+
+    static func write(_ bytes: [UInt8], to fd: Int32) {
+        var offset = 0
+        bytes.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let count = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += count
+            }
+        }
+    }
+
+    /// Reads a file descriptor to its end.
+    static func readAll(_ fd: Int32) -> [UInt8] {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            result.append(contentsOf: chunk[0..<count])
+        }
+        return result
+    }
+}
+
+/// Process set-up shared by the tools: daemon mode and pid files.
+enum Daemon {
+    /// Forks into the background with standard streams on /dev/null; returns an error message on failure.
+    static func detach() -> String? {
+        let pid = cgs_fork()
+        if pid < 0 { return "cannot fork: \(SystemError.current("fork").message)" }
+        if pid > 0 { exit(0) }
+        setsid()
+        let null = open("/dev/null", O_RDWR)
+        if null >= 0 {
+            dup2(null, 0)
+            dup2(null, 1)
+            dup2(null, 2)
+            if null > 2 { close(null) }
+        }
+        return nil
+    }
+
+    static func writePidFile(_ path: String) -> String? {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 { return "cannot write pid file \(path): \(SystemError.current("open").message)" }
+        Output.write(Array("\(getpid())\n".utf8), to: fd)
+        close(fd)
+        return nil
+    }
+}

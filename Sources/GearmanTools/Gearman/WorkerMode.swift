@@ -1,0 +1,119 @@
+import GearmanKit
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `gearman -w`: registers the functions and runs the command after `--` once per job, with
+/// the workload on its standard input and its standard output as the result.
+struct WorkerMode: Sendable {
+    let options: GearmanOptions
+    let servers: [ServerAddress]
+
+    func run() -> Int32 {
+        let finished = JobCounter()
+        if options.parallel == 1 {
+            return loop(finished: finished)
+        }
+        let statuses = Mutex<[Int32]>([])
+        var threads: [pthread_t] = []
+        for _ in 0..<options.parallel {
+            let box = Unmanaged.passRetained(
+                WorkerThread {
+                    let status = self.loop(finished: finished)
+                    statuses.withLock { $0.append(status) }
+                }
+            ).toOpaque()
+            var thread = pthread_t()
+            pthread_create(
+                &thread, nil,
+                { argument in
+                    Unmanaged<WorkerThread>.fromOpaque(argument!).takeRetainedValue().body()
+                    return nil
+                }, box)
+            threads.append(thread)
+        }
+        for thread in threads { pthread_join(thread, nil) }
+        return statuses.withLock { $0.max() ?? 0 }
+    }
+
+    /// Takes jobs until `-c` jobs have finished across all threads, or the servers are gone.
+    private func loop(finished: JobCounter) -> Int32 {
+        let worker = BlockingWorker(servers: servers)
+        for function in options.functions { worker.register(function) }
+        let report: (GearmanError) -> Void = { Output.error("gearman: \($0)\n") }
+        do {
+            try worker.connect(onServerFailure: report)
+        } catch {
+            Output.error("gearman: \(error)\n")
+            return 1
+        }
+        defer { worker.close() }
+        while options.count == 0 || finished.value.load(ordering: .relaxed) < options.count {
+            do {
+                try worker.work(onServerFailure: report) { job in try perform(job) }
+            } catch {
+                Output.error("gearman: \(error)\n")
+                return 1
+            }
+            let done = finished.value.wrappingAdd(1, ordering: .relaxed).newValue
+            if options.count > 0 && done >= options.count { break }
+        }
+        return 0
+    }
+
+    /// Runs the command for one job, or echoes the workload when there is no command.
+    private func perform(_ job: WorkerJob) throws -> WorkResult {
+        guard !options.operands.isEmpty else {
+            Output.write(job.workload, to: 1)
+            return .complete([])
+        }
+        var pending: [UInt8] = []
+        var sendError: Error? = nil
+        let outcome: ChildProcess.Outcome
+        do {
+            outcome = try ChildProcess.run(options.operands, input: job.workload) { chunk in
+                guard options.lines, sendError == nil else { return }
+                pending += chunk
+                do {
+                    try sendCompleteLines(&pending, job: job)
+                } catch {
+                    sendError = error
+                }
+            }
+        } catch {
+            Output.error("gearman: cannot run \(options.operands[0]): \(error)\n")
+            return .failure
+        }
+        if let sendError { throw sendError }
+        if options.lines {
+            if !pending.isEmpty { try job.sendData(pending) }
+            return outcome.status == 0 ? .complete([]) : .failure
+        }
+        if outcome.status != 0 {
+            if !outcome.output.isEmpty { try job.sendData(outcome.output) }
+            return .failure
+        }
+        return .complete(outcome.output)
+    }
+
+    /// Sends every complete line in `pending` as its own WORK_DATA and keeps the rest.
+    private func sendCompleteLines(_ pending: inout [UInt8], job: WorkerJob) throws {
+        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            let end = options.stripNewline ? newline : newline + 1
+            try job.sendData(Array(pending[0..<end]))
+            pending.removeSubrange(0...newline)
+        }
+    }
+}
+
+/// Jobs finished by all worker threads together, for `-c`.
+private final class JobCounter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+private final class WorkerThread {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}

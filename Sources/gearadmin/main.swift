@@ -1,0 +1,7 @@
+import GearmanTools
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+exit(GearadminTool.main(arguments: Array(CommandLine.arguments.dropFirst())))
