@@ -31,6 +31,11 @@ let package = Package(
             name: "GearmanTools",
             dependencies: ["GearmanKit", "CGearmanSystem", "CReadline"]
         ),
+        // Generates completions and man page options from the declarations of all three programs.
+        .target(
+            name: "GearmanDocs",
+            dependencies: ["GearmanTools", "GearmanServer", "GearmanKit"]
+        ),
         .executableTarget(
             name: "gearman",
             dependencies: ["GearmanTools"]
@@ -38,6 +43,11 @@ let package = Package(
         .executableTarget(
             name: "gearadmin",
             dependencies: ["GearmanTools"]
+        ),
+        // Regenerates completions/ and the OPTIONS blocks of man/ from the option declarations.
+        .executableTarget(
+            name: "gearmankit-docs",
+            dependencies: ["GearmanDocs"]
         ),
         .executableTarget(
             name: "gearmand",
@@ -50,6 +60,10 @@ let package = Package(
         .testTarget(
             name: "GearmanServerTests",
             dependencies: ["GearmanServer", "GearmanKit"]
+        ),
+        .testTarget(
+            name: "GearmanDocsTests",
+            dependencies: ["GearmanDocs"]
         ),
         .testTarget(
             name: "EndToEndTests",
