@@ -1,6 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// The programs link the Swift runtime statically: loading its shared libraries took longer than
+// the whole job round trip of `gearman`, which scripts start once per job.
+let staticStandardLibrary: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux]))]
+
 let package = Package(
     name: "GearmanKit",
     products: [
@@ -26,23 +30,31 @@ let package = Package(
             name: "GearmanServer",
             dependencies: ["GearmanKit", "CGearmanSystem"]
         ),
-        // The logic of the gearman and gearadmin programs, kept in a library so tests can call it.
+        // The logic of the gearman program and what gearadmin shares with it, kept in a library
+        // so tests can call it.
         .target(
             name: "GearmanTools",
-            dependencies: ["GearmanKit", "CGearmanSystem", "CReadline"]
+            dependencies: ["GearmanKit", "CGearmanSystem"]
+        ),
+        // The logic of gearadmin, apart because only it needs readline.
+        .target(
+            name: "GearadminTools",
+            dependencies: ["GearmanTools", "GearmanKit", "CReadline"]
         ),
         // Generates completions and man page options from the declarations of all three programs.
         .target(
             name: "GearmanDocs",
-            dependencies: ["GearmanTools", "GearmanServer", "GearmanKit"]
+            dependencies: ["GearmanTools", "GearadminTools", "GearmanServer", "GearmanKit"]
         ),
         .executableTarget(
             name: "gearman",
-            dependencies: ["GearmanTools"]
+            dependencies: ["GearmanTools"],
+            linkerSettings: staticStandardLibrary
         ),
         .executableTarget(
             name: "gearadmin",
-            dependencies: ["GearmanTools"]
+            dependencies: ["GearadminTools"],
+            linkerSettings: staticStandardLibrary
         ),
         // Regenerates completions/ and the OPTIONS blocks of man/ from the option declarations.
         .executableTarget(
@@ -51,7 +63,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "gearmand",
-            dependencies: ["GearmanServer", "GearmanKit"]
+            dependencies: ["GearmanServer", "GearmanKit"],
+            linkerSettings: staticStandardLibrary
         ),
         .testTarget(
             name: "GearmanKitTests",

@@ -1,4 +1,5 @@
 import GearmanTools
+import GearadminTools
 import GearmanKit
 import GearmanServer
 

@@ -1,4 +1,4 @@
-import GearmanTools
+import GearadminTools
 
 #if canImport(Glibc)
     import Glibc

@@ -62,7 +62,8 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension String {
-    var trimmingSpaces: String {
+    /// The string without leading and trailing spaces and tabs.
+    package var trimmingSpaces: String {
         var text = Substring(self)
         while let first = text.first, first == " " || first == "\t" { text = text.dropFirst() }
         while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }

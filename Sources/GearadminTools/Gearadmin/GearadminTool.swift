@@ -1,4 +1,5 @@
 import GearmanKit
+import GearmanTools
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,5 @@
 import GearmanKit
+import GearmanTools
 
 /// The parsed command line of `gearadmin`.
 public struct GearadminOptions: Sendable, Equatable {
