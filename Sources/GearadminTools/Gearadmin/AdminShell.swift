@@ -44,13 +44,20 @@ final class AdminShell {
             runInteractive()
             return 0
         }
+        // Each line runs as soon as it arrives, so a program can drive the shell through a pipe.
         var pending: [UInt8] = []
-        for byte in Output.readAll(0) {
-            if byte == UInt8(ascii: "\n") {
-                if !execute(String(decoding: pending, as: UTF8.self)) { break }
-                pending.removeAll()
-            } else {
-                pending.append(byte)
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        reading: while true {
+            let count = read(0, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            for byte in chunk[0..<count] {
+                if byte == UInt8(ascii: "\n") {
+                    if !execute(String(decoding: pending, as: UTF8.self)) { break reading }
+                    pending.removeAll()
+                } else {
+                    pending.append(byte)
+                }
             }
         }
         if !pending.isEmpty { _ = execute(String(decoding: pending, as: UTF8.self)) }
