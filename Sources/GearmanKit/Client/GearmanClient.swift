@@ -1,0 +1,316 @@
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An asynchronous Gearman client: submits jobs at any priority, in the foreground or the
+/// background, follows their events, and asks for their status.
+///
+/// Many jobs may be in flight at once on one connection per server. With several servers, a
+/// job with a unique key always goes to the same server while that server is up, jobs without
+/// one are spread in turn, and a server that fails is skipped and retried with back-off. A
+/// foreground job whose server fails before the job finished is submitted again on another.
+///
+/// ```swift
+/// let client = try GearmanClient(servers: "10.0.0.1, 10.0.0.2:7003")
+/// let reversed = try await client.run("reverse", workload: Array("Hello".utf8))
+/// ```
+public final class GearmanClient: Sendable {
+    /// Settings of a client.
+    public struct Options: Sendable {
+        /// Milliseconds to wait for a TCP connection.
+        public var connectTimeout: Int = 5000
+        /// Ask servers for WORK_EXCEPTION packets, which `run` reports as `JobFailure.exception`.
+        public var exceptions = true
+        /// The first back-off after a server failed, in milliseconds; it doubles up to `maximumBackoff`.
+        public var initialBackoff: Int = 500
+        public var maximumBackoff: Int = 30_000
+
+        public init() {}
+    }
+
+    public let servers: [ServerAddress]
+    public let options: Options
+
+    private struct ServerState {
+        var connection: ClientConnection?
+        var downUntil: Int64 = 0
+        var backoff: Int = 0
+    }
+
+    private let state: Mutex<[ServerState]>
+    private let nextServer = Atomic<Int>(0)
+
+    /// Creates a client for a server list written as the C library takes it:
+    /// `"host[:port], host[:port]"`, IPv6 addresses in brackets; the default is localhost:4730.
+    public init(servers: String = "localhost:4730", options: Options = Options()) throws {
+        let parsed = try ServerAddress.parseList(servers)
+        guard !parsed.isEmpty else { throw GearmanError.noServers }
+        self.servers = parsed
+        self.options = options
+        state = Mutex(Array(repeating: ServerState(), count: parsed.count))
+    }
+
+    /// Creates a client for the given servers.
+    public init(servers: [ServerAddress], options: Options = Options()) throws {
+        guard !servers.isEmpty else { throw GearmanError.noServers }
+        self.servers = servers
+        self.options = options
+        state = Mutex(Array(repeating: ServerState(), count: servers.count))
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Closes every connection; jobs still in flight fail with `connectionClosed`.
+    public func close() {
+        let connections = state.withLock { servers in servers.compactMap(\.connection) }
+        for connection in connections { connection.close() }
+    }
+
+    // MARK: Submitting
+
+    /// Runs a job in the foreground and returns its result (the WORK_COMPLETE data).
+    ///
+    /// - Parameters:
+    ///   - unique: the unique key; jobs with the same function and key run once and share the
+    ///     result. Nil sends a random key, so the job never coalesces by accident.
+    ///   - timeout: how long to wait for the result; nil waits as long as the job runs.
+    /// - Throws: `JobFailure` when the worker fails the job, `GearmanError` for server and
+    ///   connection errors and timeouts, and `CancellationError` when the task is cancelled
+    ///   (the job itself keeps running on the server).
+    public func run(
+        _ function: String, workload: [UInt8], unique: String? = nil, priority: JobPriority = .normal,
+        timeout: Duration? = nil
+    ) async throws -> [UInt8] {
+        let stream = submit(
+            JobRequest(function: function, workload: workload, unique: unique ?? JobRequest.randomUnique(), priority: priority),
+            preferredUnique: unique, timeout: timeout)
+        for try await event in stream {
+            if case .complete(let result) = event { return result }
+        }
+        // The stream ends without a result only when the waiting task was cancelled.
+        try Task.checkCancellation()
+        throw CancellationError()
+    }
+
+    /// Submits a background job and returns its handle once the server has queued it.
+    public func submitBackground(
+        _ function: String, workload: [UInt8], unique: String? = nil, priority: JobPriority = .normal
+    ) async throws -> String {
+        let request = JobRequest(
+            function: function, workload: workload, unique: unique ?? JobRequest.randomUnique(), priority: priority,
+            background: true)
+        for try await event in submit(request, preferredUnique: unique, timeout: nil) {
+            if case .created(let handle) = event { return handle }
+        }
+        throw GearmanError.connectionClosed(servers[0])
+    }
+
+    /// Submits many background jobs in one write per server and returns their handles in order.
+    public func submitBackground(_ requests: [JobRequest]) async throws -> [String] {
+        var streams: [AsyncThrowingStream<JobEvent, Error>] = []
+        var byServer: [Int: [(Packet, JobListener)]] = [:]
+        for request in requests {
+            var background = request
+            background.isBackground = true
+            let (stream, listener) = makeListener(background, timeout: nil)
+            streams.append(stream)
+            byServer[serverIndex(for: background.unique, explicit: !background.unique.isEmpty), default: []].append(
+                (background.packet, listener))
+        }
+        for (index, items) in byServer {
+            do {
+                let connection = try connection(at: index)
+                for item in items { item.1.sent(on: connection) }
+                try connection.send(items.map(\.0), waiters: items.map { .submission($0.1) })
+            } catch {
+                for item in items { item.1.connectionLost(error as? GearmanError ?? .connectionClosed(servers[index])) }
+            }
+        }
+        var handles: [String] = []
+        for stream in streams {
+            for try await event in stream {
+                if case .created(let handle) = event { handles.append(handle) }
+            }
+        }
+        return handles
+    }
+
+    /// Submits a job and returns the stream of its events: `.created`, then any `.data`,
+    /// `.warning` and `.status`, and last `.complete`; a failure or exception ends the stream
+    /// with a `JobFailure`. A background job's stream ends after `.created`.
+    public func events(for request: JobRequest, timeout: Duration? = nil) -> AsyncThrowingStream<JobEvent, Error> {
+        submit(request, preferredUnique: request.unique.isEmpty ? nil : request.unique, timeout: timeout)
+    }
+
+    private func submit(_ request: JobRequest, preferredUnique: String?, timeout: Duration?)
+        -> AsyncThrowingStream<JobEvent, Error>
+    {
+        let (stream, listener) = makeListener(request, timeout: timeout)
+        let index = serverIndex(for: request.unique, explicit: preferredUnique != nil)
+        if !send(listener, startingAt: index, avoiding: []) {
+            listener.fail(GearmanError.noServers)
+        }
+        return stream
+    }
+
+    private func makeListener(_ request: JobRequest, timeout: Duration?) -> (AsyncThrowingStream<JobEvent, Error>, JobListener) {
+        var continuationOut: AsyncThrowingStream<JobEvent, Error>.Continuation!
+        let stream = AsyncThrowingStream<JobEvent, Error> { continuationOut = $0 }
+        let continuation = continuationOut!
+        let listener = JobListener(request: request, continuation: continuation) { [weak self] listener, lost in
+            guard let self else { return false }
+            let start = self.serverIndex(for: listener.request.unique, explicit: true)
+            return self.send(listener, startingAt: start, avoiding: lost)
+        }
+        continuation.onTermination = { termination in
+            if case .cancelled = termination { listener.cancel() }
+        }
+        if let timeout {
+            let server = servers[0]
+            Task {
+                try? await Task.sleep(for: timeout)
+                let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+                listener.fail(GearmanError.timedOut(server, milliseconds: milliseconds))
+                listener.cancel()
+            }
+        }
+        return (stream, listener)
+    }
+
+    /// Sends a submission to the first usable server from `start`, skipping `avoiding`.
+    private func send(_ listener: JobListener, startingAt start: Int, avoiding: [ServerAddress]) -> Bool {
+        for offset in 0..<servers.count {
+            let index = (start + offset) % servers.count
+            if avoiding.contains(servers[index]) && avoiding.count < servers.count { continue }
+            guard let connection = try? connection(at: index) else { continue }
+            listener.sent(on: connection)
+            do {
+                try connection.send(listener.request.packet, waiter: .submission(listener))
+                return true
+            } catch {
+                markDown(index)
+            }
+        }
+        return false
+    }
+
+    // MARK: Status
+
+    /// Asks the server that holds `handle` for its status (GET_STATUS).
+    ///
+    /// With several servers, each is asked until one knows the job.
+    public func status(handle: String) async throws -> JobStatus {
+        try await askEachServer(Packet.request(.getStatus, handle), key: handle)
+    }
+
+    /// Asks for the status of the job with a unique key (GET_STATUS_UNIQUE).
+    public func status(unique: String) async throws -> JobStatus {
+        let first = serverIndex(for: unique, explicit: true)
+        return try await askEachServer(Packet.request(.getStatusUnique, unique), key: unique, startingAt: first)
+    }
+
+    /// Sends ECHO_REQ to the first usable server and returns the echoed bytes.
+    public func echo(_ bytes: [UInt8]) async throws -> [UInt8] {
+        var lastError: Error = GearmanError.noServers
+        for index in servers.indices {
+            do {
+                let connection = try connection(at: index)
+                return try await withCheckedThrowingContinuation { continuation in
+                    do {
+                        try connection.send(
+                            Packet(magic: .request, type: .echoRequest, arguments: [bytes]), waiter: .echo(continuation))
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    private func askEachServer(_ packet: Packet, key: String, startingAt start: Int = 0) async throws -> JobStatus {
+        var lastError: Error? = nil
+        var unknown: JobStatus? = nil
+        for offset in servers.indices {
+            let index = (start + offset) % servers.count
+            do {
+                let connection = try connection(at: index)
+                let status: JobStatus = try await withCheckedThrowingContinuation { continuation in
+                    do {
+                        try connection.send(packet, waiter: .status(continuation))
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+                if status.isKnown { return status }
+                unknown = status
+            } catch {
+                lastError = error
+            }
+        }
+        if let unknown { return unknown }
+        throw lastError ?? GearmanError.noServers
+    }
+
+    // MARK: Servers
+
+    /// The server a job goes to: by a hash of an explicit unique key, else in turn.
+    func serverIndex(for unique: String, explicit: Bool) -> Int {
+        if servers.count == 1 { return 0 }
+        if explicit && !unique.isEmpty {
+            // FNV-1a: stable across processes, unlike Hasher, so every client picks the same server.
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in unique.utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x100_0000_01b3
+            }
+            return Int(hash % UInt64(servers.count))
+        }
+        return nextServer.wrappingAdd(1, ordering: .relaxed).oldValue % servers.count
+    }
+
+    /// Returns the open connection to a server, connecting when needed; a server in back-off fails at once.
+    func connection(at index: Int) throws -> ClientConnection {
+        let now = GearmanConnection.now()
+        let existing = try state.withLock { servers -> ClientConnection? in
+            if let connection = servers[index].connection, connection.isUsable { return connection }
+            if servers[index].downUntil > now { throw GearmanError.connectionClosed(self.servers[index]) }
+            servers[index].connection = nil
+            return nil
+        }
+        if let existing { return existing }
+        do {
+            let connection = try ClientConnection(
+                server: servers[index], connectTimeout: options.connectTimeout, exceptions: options.exceptions
+            ) { [weak self] _ in
+                self?.markDown(index)
+            }
+            let winner = state.withLock { servers -> ClientConnection in
+                if let other = servers[index].connection, other.isUsable { return other }
+                servers[index].connection = connection
+                servers[index].backoff = 0
+                return connection
+            }
+            if winner !== connection { connection.close() }
+            return winner
+        } catch {
+            markDown(index)
+            throw error
+        }
+    }
+
+    private func markDown(_ index: Int) {
+        state.withLock { servers in
+            let backoff = servers[index].backoff == 0 ? options.initialBackoff : min(servers[index].backoff * 2, options.maximumBackoff)
+            servers[index].backoff = backoff
+            servers[index].downUntil = GearmanConnection.now() + Int64(backoff)
+            servers[index].connection = nil
+        }
+    }
+}

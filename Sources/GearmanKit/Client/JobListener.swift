@@ -1,0 +1,90 @@
+import Synchronization
+
+/// Follows one submitted job: forwards its events to the caller's stream and, when its
+/// connection is lost before the job finished, asks the client to submit it again elsewhere.
+final class JobListener: Sendable {
+    let request: JobRequest
+    var isBackground: Bool { request.isBackground }
+
+    private struct State {
+        var handle: String?
+        var connection: ClientConnection?
+        var finished = false
+        /// Servers this job was sent to and lost, so a retry goes elsewhere.
+        var lostServers: [ServerAddress] = []
+    }
+
+    private let state = Mutex(State())
+    private let continuation: AsyncThrowingStream<JobEvent, Error>.Continuation
+    /// Submits the job again on another server; returns false when no server is left.
+    private let retry: @Sendable (JobListener, [ServerAddress]) -> Bool
+
+    init(
+        request: JobRequest, continuation: AsyncThrowingStream<JobEvent, Error>.Continuation,
+        retry: @escaping @Sendable (JobListener, [ServerAddress]) -> Bool
+    ) {
+        self.request = request
+        self.continuation = continuation
+        self.retry = retry
+    }
+
+    /// Records the connection the job was last sent on.
+    func sent(on connection: ClientConnection) {
+        state.withLock { $0.connection = connection }
+    }
+
+    func deliver(_ event: JobEvent, handle: String) {
+        let isDone = state.withLock { state -> Bool in
+            if state.finished { return true }
+            if case .created = event { state.handle = handle }
+            if event.isFinal || (isBackground && { if case .created = event { return true } else { return false } }()) {
+                state.finished = true
+            }
+            return false
+        }
+        if isDone { return }
+        continuation.yield(event)
+        switch event {
+        case .complete:
+            continuation.finish()
+        case .failure:
+            continuation.finish(throwing: JobFailure.failed(handle: handle))
+        case .exception(let data):
+            continuation.finish(throwing: JobFailure.exception(handle: handle, data: data))
+        case .created where isBackground:
+            continuation.finish()
+        default:
+            break
+        }
+    }
+
+    func fail(_ error: Error) {
+        let wasFinished = state.withLock { state in
+            let was = state.finished
+            state.finished = true
+            return was
+        }
+        if !wasFinished { continuation.finish(throwing: error) }
+    }
+
+    /// Handles the loss of the job's connection before it finished: resubmits or fails.
+    func connectionLost(_ error: GearmanError) {
+        let lost = state.withLock { state -> [ServerAddress]? in
+            if state.finished { return nil }
+            if let server = state.connection?.server { state.lostServers.append(server) }
+            state.connection = nil
+            return state.lostServers
+        }
+        guard let lost else { return }
+        if !retry(self, lost) { fail(error) }
+    }
+
+    /// Stops following the job after the caller stopped listening.
+    func cancel() {
+        let (connection, handle) = state.withLock { state -> (ClientConnection?, String?) in
+            state.finished = true
+            return (state.connection, state.handle)
+        }
+        if let connection, let handle { connection.forget(self, handle: handle) }
+    }
+}

@@ -1,0 +1,111 @@
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A connection whose incoming frames are read by a dedicated thread and handed to a callback,
+/// while any task may send.
+///
+/// The async client, worker and admin API are built on it: the reader thread resumes waiting
+/// tasks, and senders write under a mutex, so packets from concurrent tasks never interleave.
+final class PacketChannel: Sendable {
+    let server: ServerAddress
+    private let connection: UnsafeTransfer<GearmanConnection>
+    private let writeLock = Mutex<Void>(())
+    private let closed = Atomic<Bool>(false)
+
+    /// Connects and starts the reader thread; `onFrame` runs on that thread for every frame and
+    /// `onClose` once when the connection ends (with the error, or nil after `close()`).
+    init(
+        server: ServerAddress, connectTimeout: Int?, onFrame: @escaping @Sendable (Frame) -> Void,
+        onClose: @escaping @Sendable (GearmanError?) -> Void
+    ) throws {
+        self.server = server
+        let connection = try GearmanConnection(to: server, timeout: connectTimeout)
+        self.connection = UnsafeTransfer(connection)
+        Thread.start { [connection = self.connection, closed = Unowned(self)] in
+            var failure: GearmanError? = nil
+            while true {
+                do {
+                    let frame = try connection.value.receiveFrame()
+                    onFrame(frame)
+                } catch let error as GearmanError {
+                    failure = error
+                    break
+                } catch {
+                    break
+                }
+            }
+            let wasClosedByUs = closed.value?.isClosed ?? true
+            onClose(wasClosedByUs ? nil : failure)
+        }
+    }
+
+    var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    /// Sends packets in one write.
+    func send(_ packets: [Packet]) throws {
+        if isClosed { throw GearmanError.connectionClosed(server) }
+        try writeLock.withLock { _ in
+            try connection.value.send(packets)
+        }
+    }
+
+    func send(_ packet: Packet) throws {
+        try send([packet])
+    }
+
+    func send(bytes: [UInt8]) throws {
+        if isClosed { throw GearmanError.connectionClosed(server) }
+        try writeLock.withLock { _ in
+            try connection.value.send(bytes: bytes)
+        }
+    }
+
+    /// Closes the socket; the reader thread then ends and calls `onClose(nil)`.
+    func close() {
+        if closed.exchange(true, ordering: .acquiringAndReleasing) { return }
+        // shutdown(2) wakes the reader blocked in read(2); the reader closes nothing itself.
+        shutdown(connection.value.fd, Int32(SHUT_RDWR))
+    }
+}
+
+/// Moves a non-Sendable reference across threads where the code guarantees exclusive use:
+/// here the reader thread only reads and senders only write, under `writeLock`.
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// A weak reference that can cross threads.
+///
+/// Set `value` before the reference is shared; later it only changes to nil when the object goes.
+final class Unowned<Object: AnyObject>: @unchecked Sendable {
+    weak var value: Object?
+    init(_ value: Object?) { self.value = value }
+}
+
+/// Starts detached POSIX threads for blocking work.
+enum Thread {
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    static func start(_ body: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(Body(body)).toOpaque()
+        var thread = pthread_t()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let status = pthread_create(
+            &thread, &attributes,
+            { argument in
+                Unmanaged<Body>.fromOpaque(argument!).takeRetainedValue().run()
+                return nil
+            }, box)
+        pthread_attr_destroy(&attributes)
+        precondition(status == 0, "pthread_create failed with error \(status)")
+    }
+}

@@ -1,0 +1,148 @@
+import GearmanKit
+import GearmanServer
+import Synchronization
+import Testing
+
+@Suite("Async client and worker against an embedded server")
+struct ClientWorkerTests {
+    @Test("run returns the worker's result")
+    func runReverse() async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        try await withWorker(servers: server.address, register: { worker in
+            worker.register("reverse") { job in Array(job.workload.reversed()) }
+        }) {
+            let client = try GearmanClient(servers: server.address)
+            let result = try await client.run("reverse", workload: Array("Hello World!".utf8))
+            #expect(String(decoding: result, as: UTF8.self) == "!dlroW olleH")
+        }
+    }
+
+    @Test("events stream data, warning and status before complete")
+    func eventStream() async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        try await withWorker(servers: server.address, register: { worker in
+            worker.register("steps") { job in
+                try job.sendStatus(1, of: 2)
+                try job.sendData(Array("partial".utf8))
+                try job.sendWarning(Array("careful".utf8))
+                return Array("done".utf8)
+            }
+        }) {
+            let client = try GearmanClient(servers: server.address)
+            var events: [JobEvent] = []
+            for try await event in client.events(for: JobRequest(function: "steps", workload: [])) {
+                events.append(event)
+            }
+            #expect(events.count == 5)
+            guard case .created = events.first else {
+                Issue.record("first event was \(String(describing: events.first))")
+                return
+            }
+            #expect(Array(events.dropFirst()) == [
+                .status(numerator: 1, denominator: 2), .data(Array("partial".utf8)), .warning(Array("careful".utf8)),
+                .complete(Array("done".utf8)),
+            ])
+        }
+    }
+
+    @Test("a thrown WorkFailure fails the job and other errors become exceptions")
+    func failuresAndExceptions() async throws {
+        struct Broken: Error, CustomStringConvertible { var description: String { "broken input" } }
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        try await withWorker(servers: server.address, register: { worker in
+            worker.register("fail") { _ in throw WorkFailure() }
+            worker.register("explode") { _ in throw Broken() }
+        }) {
+            let client = try GearmanClient(servers: server.address)
+            await #expect(throws: JobFailure.self) { _ = try await client.run("fail", workload: []) }
+            do {
+                _ = try await client.run("explode", workload: [])
+                Issue.record("expected an exception")
+            } catch let JobFailure.exception(_, data) {
+                #expect(String(decoding: data, as: UTF8.self) == "broken input")
+            }
+        }
+    }
+
+    @Test("many jobs run in flight on one client")
+    func manyInFlight() async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        var options = GearmanWorker.Options()
+        options.maximumConcurrentJobs = 4
+        try await withWorker(servers: server.address, options: options, register: { worker in
+            worker.register("double") { job in job.workload + job.workload }
+        }) {
+            let client = try GearmanClient(servers: server.address)
+            let results = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+                for index in 0..<200 {
+                    group.addTask { (index, try await client.run("double", workload: Array("\(index)".utf8))) }
+                }
+                var results: [Int: [UInt8]] = [:]
+                for try await (index, result) in group { results[index] = result }
+                return results
+            }
+            #expect(results.count == 200)
+            #expect(results[42] == Array("4242".utf8))
+        }
+    }
+
+    @Test("background jobs return handles and report status")
+    func backgroundAndStatus() async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        let client = try GearmanClient(servers: server.address)
+        let handle = try await client.submitBackground("later", workload: [1, 2, 3], unique: "bg-1")
+        let status = try await client.status(handle: handle)
+        #expect(status.isKnown)
+        #expect(!status.isRunning)
+        let byUnique = try await client.status(unique: "bg-1")
+        #expect(byUnique.isKnown)
+        #expect(byUnique.waitingClients == 0)
+        let unknown = try await client.status(handle: "H:nowhere:1")
+        #expect(!unknown.isKnown)
+        let handles = try await client.submitBackground((0..<50).map { JobRequest(function: "later", workload: [UInt8($0)]) })
+        #expect(handles.count == 50)
+        #expect(Set(handles).count == 50)
+    }
+
+    @Test("cancelling the waiting task stops waiting")
+    func cancellation() async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        let client = try GearmanClient(servers: server.address)
+        let waiting = Task { try await client.run("nobody-works-this", workload: []) }
+        try await Task.sleep(for: .milliseconds(100))
+        waiting.cancel()
+        let result = await waiting.result
+        #expect(throws: (any Error).self) { try result.get() }
+    }
+
+    @Test("a timeout ends the wait with timedOut")
+    func timeout() async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        let client = try GearmanClient(servers: server.address)
+        do {
+            _ = try await client.run("nobody-works-this", workload: [], timeout: .milliseconds(200))
+            Issue.record("expected a timeout")
+        } catch let error as GearmanError {
+            guard case .timedOut = error else {
+                Issue.record("expected timedOut, got \(error)")
+                return
+            }
+        }
+    }
+
+    @Test("echo returns the same bytes")
+    func echo() async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        let client = try GearmanClient(servers: server.address)
+        let bytes: [UInt8] = [0, 1, 2, 255]
+        #expect(try await client.echo(bytes) == bytes)
+    }
+}
