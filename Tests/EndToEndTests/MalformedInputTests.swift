@@ -131,6 +131,28 @@ struct MalformedInputTests {
         #expect(errorLines.allSatisfy(Self.isConnectionErrorLine), "log:\n\(server.logText())")
     }
 
+    /// The --max-admin-line limit excludes the line ending, so a command of exactly the maximum
+    /// length is accepted however the reads split its `\r\n`.
+    @Test func adminLineAtLimitWithSplitEnding() async throws {
+        let server = try await ServerProcess.start(arguments: ["--max-admin-line", "128"])
+        defer { server.stop() }
+        let command = String(repeating: "x", count: 128)
+
+        let together = try server.connect()
+        try together.send(command + "\r\n")
+        let togetherReply = try together.receiveLine()
+        #expect(togetherReply.hasPrefix("ERR UNKNOWN_COMMAND "), "reply \(togetherReply.debugDescription)")
+
+        let split = try server.connect()
+        try split.send(command + "\r")
+        // Only a pause makes the server read the \r before the \n arrives.
+        try await Task.sleep(for: .milliseconds(100))
+        // A server that already rejected the line may have closed the connection.
+        try? split.send("\n")
+        let splitReply = try split.receiveLine()
+        #expect(splitReply.hasPrefix("ERR UNKNOWN_COMMAND "), "reply \(splitReply.debugDescription)")
+    }
+
     @Test func packetSplitIntoSingleBytes() async throws {
         let server = try await ServerProcess.start()
         defer { server.stop() }
@@ -193,7 +215,7 @@ struct MalformedInputReferenceTests {
         let oursCloses: Bool
     }
 
-    /// Requests both servers answer with an ERROR packet, whose bytes must be identical.
+    /// Requests to which both servers reply with an ERROR packet. The two replies must be identical.
     static let requests: [Request] = [
         Request(
             name: "ECHO_REQ with \\0RES magic",

@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Options, environment, configuration file and signals of our `gearmand` executable.
+@Suite(.timeLimit(.minutes(2)))
+struct GearmandCommandLineTests {
+    /// Options that keep a gearmand which unexpectedly starts away from port 4730 and /var.
+    static let safeOptions = ["--port", "0", "--listen", "127.0.0.1", "--log-file", "stderr", "--pid-file="]
+
+    static func runGearmand(_ arguments: [String]) async throws -> ToolResult {
+        try await ToolRunner.run(Paths.gearmand, arguments, timeout: .seconds(10))
+    }
+
+    @Test func helpListsPortOption() async throws {
+        let result = try await Self.runGearmand(["--help"])
+        #expect(result.termination == .exited(0))
+        #expect(result.outputText.contains("--port"))
+    }
+
+    @Test func unknownOptionPrintsUsage() async throws {
+        let result = try await Self.runGearmand(["--bogus"] + Self.safeOptions)
+        #expect(result.termination == .exited(1))
+        #expect(result.outputText == "")
+        #expect(result.errorText.contains("--bogus"))
+        #expect(result.errorText.contains("Usage:"))
+        #expect(result.errorText.contains("--port"))
+    }
+
+    @Test(arguments: [["-q", "libsqlite3"], ["-r", "http"]])
+    func unavailableModuleIsRejected(_ option: [String]) async throws {
+        let result = try await Self.runGearmand(option + Self.safeOptions)
+        #expect(result.termination == .exited(1))
+        #expect(result.errorText.contains(option[1]), "stderr: \(result.errorText)")
+        #expect(result.errorText.contains("not available"), "stderr: \(result.errorText)")
+    }
+
+    @Test func checkArgumentsExitsZero() async throws {
+        let result = try await Self.runGearmand(["--check-args"])
+        #expect(result.termination == .exited(0), "stderr: \(result.errorText)")
+    }
+
+    @Test func versionOptionPrintsVersion() async throws {
+        let result = try await Self.runGearmand(["-V"])
+        #expect(result.termination == .exited(0))
+        #expect(result.outputText.hasPrefix("gearmand "))
+        let version = result.outputText.dropFirst("gearmand ".count).prefix(while: { !$0.isWhitespace })
+        let parts = version.split(separator: ".")
+        #expect(parts.count >= 2, "no dotted version in \(result.outputText.debugDescription)")
+        #expect(parts.allSatisfy { !$0.isEmpty }, "version \(version)")
+        #expect(parts.allSatisfy { $0.allSatisfy(\.isNumber) }, "version \(version)")
+    }
+
+    @Test func environmentPortIsDefault() async throws {
+        let port = try findFreePort()
+        var environment = ChildProcess.defaultEnvironment
+        environment["GEARMAND_PORT"] = String(port)
+
+        let server = try await ServerProcess.start(usesPortZero: false, environment: environment)
+        defer { server.stop() }
+
+        #expect(server.port == port)
+        let connection = try server.connect()
+        try MalformedInputTests.expectEcho(on: connection, payload: "environment port")
+    }
+
+    @Test func configFileSetsOptions() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let configFile = directory.file("gearmand.conf")
+        try "--port=0 --job-handle-prefix=H:cfg\n".write(to: configFile, atomically: true, encoding: .utf8)
+
+        let server = try await ServerProcess.start(
+            arguments: ["--config-file", configFile.path], usesPortZero: false, directory: directory)
+        defer { server.stop() }
+
+        let client = try server.connect()
+        try client.send(Wire.request(PacketNumber.submitJobBackground, ["config-function", "", "payload"]))
+        let created = try client.receivePacket()
+        #expect(created.type == PacketNumber.jobCreated)
+        let handle = String(decoding: created.body, as: UTF8.self)
+        #expect(handle.hasPrefix("H:cfg:"), "job handle \(handle)")
+    }
+
+    @Test func termStopsServerWithClients() async throws {
+        let server = try await ServerProcess.start()
+        defer { server.stop() }
+        let client = try server.connect()
+        try client.send(Wire.request(PacketNumber.submitJobBackground, ["term-function", "", "payload"]))
+        let created = try client.receivePacket()
+        try #require(created.type == PacketNumber.jobCreated)
+
+        // SIGTERM stops at once, unlike SIGUSR1, even with a client connected and a job queued.
+        server.child.signalLeader(SIGTERM)
+        let termination = try await server.child.waitForExit(timeout: .seconds(10))
+
+        #expect(termination == .exited(0), "log:\n\(server.logText())")
+        let trailing = try client.receiveUntilClosed()
+        #expect(trailing.isEmpty)
+    }
+
+    @Test func usr1StopsIdleServer() async throws {
+        let server = try await ServerProcess.start()
+        defer { server.stop() }
+
+        server.child.signalLeader(SIGUSR1)
+        let termination = try await server.child.waitForExit(timeout: .seconds(10))
+
+        #expect(termination == .exited(0), "log:\n\(server.logText())")
+    }
+
+    @Test func usr1WaitsForQueuedJob() async throws {
+        let server = try await ServerProcess.start()
+        defer { server.stop() }
+        let client = try server.connect()
+        let worker = try server.connect()
+        try client.send(Wire.request(PacketNumber.submitJobBackground, ["drain-function", "", "payload"]))
+        let created = try client.receivePacket()
+        try #require(created.type == PacketNumber.jobCreated)
+        let handle = String(decoding: created.body, as: UTF8.self)
+
+        server.child.signalLeader(SIGUSR1)
+        let draining = try await waitUntil { server.logText().contains("SIGUSR1") }
+        try #require(draining, "gearmand did not log SIGUSR1; log:\n\(server.logText())")
+
+        // Connections that were open before the signal are still served while a job is left.
+        try worker.send(Wire.request(PacketNumber.canDo, ["drain-function"]))
+        try worker.send(Wire.packet(type: PacketNumber.grabJob, body: []))
+        let assigned = try worker.receivePacket()
+        try #require(assigned.type == PacketNumber.jobAssign, "GRAB_JOB got \(assigned.arguments)")
+        #expect(server.child.isRunning, "gearmand exited while a job was still running")
+
+        try worker.send(Wire.request(PacketNumber.workComplete, [handle, "done"]))
+        let termination = try await server.child.waitForExit(timeout: .seconds(10))
+        #expect(termination == .exited(0), "log:\n\(server.logText())")
+    }
+
+    @Test func hupReopensLogFile() async throws {
+        let server = try await ServerProcess.start()
+        defer { server.stop() }
+        let rotated = server.directory.file("gearmand.log.1")
+        try FileManager.default.moveItem(at: server.logFile, to: rotated)
+
+        server.child.signalLeader(SIGHUP)
+        let reopened = try await waitUntil { server.logText().contains("reopened") }
+        #expect(reopened, "no 'reopened' line in a new log file; rotated log:\n\(readText(rotated))")
+
+        // Later messages go to the new file too, not to the rotated one.
+        _ = try server.connect()
+        let accepted = try await waitUntil { server.logText().contains("accepted connection") }
+        #expect(accepted, "new log:\n\(server.logText())")
+        #expect(!readText(rotated).contains("accepted connection"))
+    }
+}
