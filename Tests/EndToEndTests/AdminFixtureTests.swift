@@ -94,7 +94,7 @@ enum AdminScenario {
         return AdminRecording(files: files, serverPID: pid, serverVersion: version)
     }
 
-    /// Splits `text` at `\n` and keeps everything else, so a missing final newline or a `\r`
+    /// Splits `bytes` at `\n` and keeps everything else, so a missing final newline or a `\r`
     /// shows up in a comparison. "a\n" becomes ["a", ""].
     static func lines(_ bytes: [UInt8]) -> [String] {
         String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

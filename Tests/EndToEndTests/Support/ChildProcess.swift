@@ -9,12 +9,15 @@ enum Termination: Sendable, Equatable, CustomStringConvertible {
     case running
     case exited(Int32)
     case signaled(Int32)
+    /// The child was reaped by some other code, so its status is lost.
+    case unknown
 
     var description: String {
         switch self {
         case .running: return "still running"
         case .exited(let status): return "exit status \(status)"
         case .signaled(let signal): return "killed by signal \(signal)"
+        case .unknown: return "exit status unknown"
         }
     }
 }
@@ -22,9 +25,9 @@ enum Termination: Sendable, Equatable, CustomStringConvertible {
 /// A child process in its own process group, with its standard streams redirected to files.
 ///
 /// The child is started with posix_spawn rather than Foundation's `Process` because it needs
-/// an empty signal mask and default signal handlers. Threads of the Swift runtime block most
-/// signals, and a spawned child inherits that mask, so a `gearman` worker would ignore
-/// SIGTERM and a shell script could not stop its own helpers.
+/// an empty signal mask and default signal handlers. The libdispatch threads that run test
+/// tasks block most signals, and `Process` passes that mask on: a `gearman` worker then
+/// ignored SIGTERM, and admin-scenario.sh could not stop its python helper.
 ///
 /// Files instead of pipes mean a child never blocks on a full pipe, however much it writes.
 /// Call `stop()` on every path, usually from a `defer`, so no child outlives its test.
@@ -32,7 +35,11 @@ final class ChildProcess {
     let pid: pid_t
     let standardOutput: URL
     let standardError: URL
-    private var exitStatus: Int32?
+    /// How the child ended, once it has.
+    private var exitState: Termination?
+    /// Whether the zombie has been collected. Until then the pid, which is also the process
+    /// group ID, cannot be reused, so signals to the group cannot reach a stranger.
+    private var isReaped = false
 
     /// The environment children get by default: the test's own, without the variables that
     /// would point the Gearman tools or gearmand at another server or port.
@@ -100,33 +107,41 @@ final class ChildProcess {
     }
 
     deinit {
-        if exitStatus == nil {
+        if !isReaped {
             stop()
         }
     }
 
-    /// Whether the child has not exited yet; reaps it once it has.
-    var isRunning: Bool {
-        if exitStatus != nil { return false }
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        if result == pid {
-            exitStatus = status
-            return false
+    var isRunning: Bool { pollExit() == nil }
+
+    var termination: Termination { pollExit() ?? .running }
+
+    /// Returns how the child ended, or nil while it runs, leaving a zombie for `reap()`.
+    private func pollExit() -> Termination? {
+        if let exitState { return exitState }
+        var info = siginfo_t()
+        if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 {
+            // ECHILD: someone else reaped the child.
+            exitState = errno == ECHILD ? .unknown : nil
+            return exitState
         }
-        return result == 0
+        // The siginfo_t accessor macros (si_pid, si_status) are not imported into Swift.
+        let child = info._sifields._sigchld
+        if child.si_pid != pid { return nil }
+        exitState = Int(info.si_code) == CLD_EXITED ? .exited(child.si_status) : .signaled(child.si_status)
+        return exitState
     }
 
-    var termination: Termination {
-        guard !isRunning, let status = exitStatus else { return .running }
-        // The WIFEXITED and WTERMSIG macros are not imported into Swift.
-        let signal = status & 0x7f
-        return signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
+    private func reap() {
+        if isReaped || pollExit() == nil { return }
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        isReaped = true
     }
 
-    /// Sends `number` to the child's process group while the child runs.
+    /// Sends `number` to the child's process group, which may outlive the child itself.
     func signal(_ number: Int32) {
-        if isRunning {
+        if !isReaped {
             kill(-pid, number)
         }
     }
@@ -147,19 +162,23 @@ final class ChildProcess {
     }
 
     /// Sends SIGTERM to the process group and waits up to `grace` for the child to exit, then
-    /// sends SIGKILL. Whatever is left of the group afterwards also gets SIGKILL.
+    /// sends SIGKILL. Whatever is left of the group afterwards also gets SIGKILL, and the child
+    /// is reaped.
     ///
-    /// This blocks the calling thread so that it can run from a `defer`; a child that handles
+    /// This blocks the calling thread so that it can run from a `defer`. A child that handles
     /// SIGTERM normally exits in well under a second.
     @discardableResult
     func stop(grace: Duration = .seconds(5)) -> Termination {
-        signal(SIGTERM)
-        if !blockUntilExit(timeout: grace) {
-            signal(SIGKILL)
-            _ = blockUntilExit(timeout: .seconds(10))
+        if isRunning {
+            signal(SIGTERM)
+            if !blockUntilExit(timeout: grace) {
+                signal(SIGKILL)
+                _ = blockUntilExit(timeout: .seconds(10))
+            }
         }
-        // ESRCH when the group is already empty, which is the normal case.
-        kill(-pid, SIGKILL)
+        // Fails with ESRCH when the group is already empty, which is the normal case.
+        signal(SIGKILL)
+        reap()
         return termination
     }
 
