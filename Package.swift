@@ -22,13 +22,23 @@ let package = Package(
             name: "CReadline",
             providers: [.apt(["libreadline-dev"])]
         ),
+        // SQLite 3, for the libsqlite3 persistent queue.
+        .systemLibrary(
+            name: "CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // libpq, for the Postgres persistent queue.
+        .systemLibrary(
+            name: "CPostgres",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .target(
             name: "GearmanKit",
             dependencies: ["CGearmanSystem"]
         ),
         .target(
             name: "GearmanServer",
-            dependencies: ["GearmanKit", "CGearmanSystem"]
+            dependencies: ["GearmanKit", "CGearmanSystem", "CSQLite", "CPostgres"]
         ),
         // The logic of the gearman program and what gearadmin shares with it, kept in a library
         // so tests can call it.
@@ -72,7 +82,8 @@ let package = Package(
         ),
         .testTarget(
             name: "GearmanServerTests",
-            dependencies: ["GearmanServer", "GearmanKit"]
+            dependencies: ["GearmanServer", "GearmanKit"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "GearmanDocsTests",
