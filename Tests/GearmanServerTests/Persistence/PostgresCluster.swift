@@ -1,0 +1,127 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A throwaway PostgreSQL cluster in a temporary folder, listening on 127.0.0.1 and a Unix
+/// socket in that folder only, on a free port.
+///
+/// As root, the cluster runs as the `postgres` user through `runuser`, because PostgreSQL
+/// refuses to run as root.
+final class PostgresCluster: Sendable {
+    let folder: String
+    let port: Int
+    private let binaries: String
+    private let runAsPostgres: Bool
+
+    /// The folder of `initdb` and `pg_ctl`, or nil when PostgreSQL's server is not installed.
+    static let binaryFolder: String? = {
+        var candidates: [String] = []
+        if let versions = try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql") {
+            for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
+                candidates.append("/usr/lib/postgresql/\(version)/bin")
+            }
+        }
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            candidates.append(String(directory))
+        }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") }
+    }()
+
+    /// Why the tests cannot start a cluster here, or nil when they can.
+    static let unavailableReason: String? = {
+        guard binaryFolder != nil else {
+            return "initdb not found in /usr/lib/postgresql/*/bin or PATH; install the postgresql package"
+        }
+        if geteuid() == 0 && getpwnam("postgres") == nil {
+            return "running as root, and there is no postgres user to run the cluster as"
+        }
+        return nil
+    }()
+
+    /// The libpq connection string of the cluster's `postgres` database.
+    var conninfo: String {
+        "host=127.0.0.1 port=\(port) user=postgres dbname=postgres connect_timeout=5"
+    }
+
+    /// Creates the cluster with initdb and starts it; takes about two seconds.
+    init() throws {
+        guard let binaries = Self.binaryFolder else { throw TestSetupError("initdb not found") }
+        self.binaries = binaries
+        runAsPostgres = geteuid() == 0
+        folder = try Self.makeFolder()
+        port = try freeLoopbackPort()
+        if runAsPostgres, let user = getpwnam("postgres") {
+            guard chown(folder, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
+                throw TestSetupError("chown \(folder) to postgres failed")
+            }
+        }
+        try run("initdb", ["-D", folder + "/data", "-A", "trust", "-U", "postgres", "--no-sync"])
+        try start()
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    func start() throws {
+        try run(
+            "pg_ctl",
+            [
+                "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "20", "-o",
+                "-c listen_addresses=127.0.0.1 -p \(port) -k \(folder) -c fsync=off", "start",
+            ])
+    }
+
+    /// Stops the server by the PID in postmaster.pid with a fast shutdown, waiting at most 10 s
+    /// before it kills the process.
+    func stop() {
+        guard let contents = try? String(contentsOfFile: folder + "/data/postmaster.pid", encoding: .utf8),
+            let firstLine = contents.split(separator: "\n").first, let pid = pid_t(firstLine)
+        else { return }
+        kill(pid, SIGINT)
+        for _ in 0..<200 {
+            if kill(pid, 0) != 0 { return }
+            usleep(50_000)
+        }
+        kill(pid, SIGKILL)
+    }
+
+    /// Restarts the server, which ends every open connection.
+    func restart() throws {
+        stop()
+        try start()
+    }
+
+    /// Runs a PostgreSQL program to its end, at most 30 s, with its output in a file of the folder.
+    private func run(_ program: String, _ arguments: [String]) throws {
+        let output = folder + "/\(program).out"
+        let child: ChildProcess
+        if runAsPostgres {
+            child = try ChildProcess(
+                executable: "/usr/sbin/runuser",
+                arguments: ["-u", "postgres", "--", binaries + "/" + program] + arguments,
+                output: output)
+        } else {
+            child = try ChildProcess(executable: binaries + "/" + program, arguments: arguments, output: output)
+        }
+        guard let status = child.wait(seconds: 30) else {
+            child.kill()
+            throw TestSetupError("\(program) did not finish within 30 s; see \(output)")
+        }
+        guard status == 0 else {
+            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            throw TestSetupError("\(program) failed with exit status \(status): \(text)")
+        }
+    }
+
+    private static func makeFolder() throws -> String {
+        var template = Array("/tmp/gearmankit-pg-XXXXXX".utf8CString)
+        guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw TestSetupError("mkdtemp failed")
+        }
+        return String(cString: created)
+    }
+}
