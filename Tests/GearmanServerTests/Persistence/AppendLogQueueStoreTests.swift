@@ -1,0 +1,250 @@
+import GearmanKit
+import Testing
+
+@testable import GearmanServer
+
+@Suite("Append-only log queue store")
+struct AppendLogQueueStoreTests {
+    @Test("add, remove and load round trip")
+    func roundTrip() throws {
+        let folder = TemporaryFolder()
+        let store = try AppendLogQueueStore(path: folder.file("queue.log"))
+        defer { store.close() }
+
+        try store.commit(SampleJobs.varied.map { .add($0) })
+        try store.commit([.remove(SampleJobs.varied[1].key)])
+
+        var expected = SampleJobs.varied
+        expected.remove(at: 1)
+        #expect(try store.load() == expected)
+    }
+
+    @Test(
+        "jobs survive close and reopen",
+        arguments: [
+            AppendLogQueueStore.FsyncPolicy.always, .interval(milliseconds: 5), .never,
+        ])
+    func reloadAfterClose(_ policy: AppendLogQueueStore.FsyncPolicy) throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let first = try AppendLogQueueStore(path: path, fsyncPolicy: policy)
+        try first.commit(SampleJobs.varied.map { .add($0) })
+        try first.commit([.remove(SampleJobs.varied[0].key)])
+        first.close()
+
+        let second = try AppendLogQueueStore(path: path, fsyncPolicy: policy)
+        defer { second.close() }
+        #expect(try second.load() == Array(SampleJobs.varied.dropFirst()))
+    }
+
+    @Test("adding a stored key replaces the job and moves it last")
+    func replaceMovesLast() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let store = try AppendLogQueueStore(path: path)
+        let first = SampleJobs.job("f", "a")
+        let second = SampleJobs.job("f", "b")
+        let replacement = SampleJobs.job("f", "a", .high, data: Array("new".utf8))
+
+        try store.commit([.add(first), .add(second)])
+        try store.commit([.add(replacement)])
+
+        #expect(try store.load() == [second, replacement])
+        store.close()
+        let reopened = try AppendLogQueueStore(path: path)
+        defer { reopened.close() }
+        #expect(try reopened.load() == [second, replacement])
+    }
+
+    @Test("removing a missing key writes nothing")
+    func removeMissingKey() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let store = try AppendLogQueueStore(path: path)
+        defer { store.close() }
+        let sizeBefore = fileSize(path)
+
+        try store.commit([.remove(StoredJobKey(function: Array("f".utf8), unique: Array("none".utf8)))])
+
+        #expect(fileSize(path) == sizeBefore)
+        #expect(try store.load().isEmpty)
+    }
+
+    @Test("a torn tail is truncated and earlier batches are kept")
+    func tornTail() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let early = [SampleJobs.job("f", "1"), SampleJobs.job("f", "2")]
+        let late = [SampleJobs.job("f", "3"), SampleJobs.job("f", "4", data: [UInt8](repeating: 7, count: 1000))]
+        let store = try AppendLogQueueStore(path: path)
+        try store.commit(early.map { .add($0) })
+        let sizeAfterEarly = fileSize(path)
+        try store.commit(late.map { .add($0) })
+        store.close()
+
+        // Cut the second batch inside its last add record: its first add is whole but must not
+        // be replayed, because the batch never finished.
+        truncateFile(path, to: fileSize(path) - 500)
+        let reopened = try AppendLogQueueStore(path: path)
+
+        #expect(try reopened.load() == early)
+        #expect(fileSize(path) == sizeAfterEarly)
+
+        let after = SampleJobs.job("g", "after")
+        try reopened.commit([.add(after)])
+        reopened.close()
+        let again = try AppendLogQueueStore(path: path)
+        defer { again.close() }
+        #expect(try again.load() == early + [after])
+    }
+
+    @Test("a record with a bad checksum ends the replay")
+    func corruptRecord() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let kept = SampleJobs.job("f", "kept")
+        let store = try AppendLogQueueStore(path: path)
+        try store.commit([.add(kept)])
+        let sizeAfterKept = fileSize(path)
+        try store.commit([.add(SampleJobs.job("f", "corrupted", data: Array("payload".utf8)))])
+        store.close()
+
+        flipByte(in: path, at: fileSize(path) - 12)
+        let reopened = try AppendLogQueueStore(path: path)
+        defer { reopened.close() }
+
+        #expect(try reopened.load() == [kept])
+        #expect(fileSize(path) == sizeAfterKept)
+    }
+
+    @Test("a file cut inside its header is started again")
+    func tornHeader() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        writeFile(path, "GKQL")
+
+        let store = try AppendLogQueueStore(path: path)
+        try store.commit([.add(SampleJobs.job("f", "u"))])
+        store.close()
+        let reopened = try AppendLogQueueStore(path: path)
+        defer { reopened.close() }
+
+        #expect(try reopened.load() == [SampleJobs.job("f", "u")])
+    }
+
+    @Test("compaction keeps exactly the live jobs")
+    func compaction() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let store = try AppendLogQueueStore(path: path, compactionThreshold: 20)
+        let jobs = (0..<30).map { SampleJobs.job("f", "job-\($0)", JobPriority(rawValue: $0 % 3)!, runAt: Int64($0)) }
+        try store.commit(jobs.map { .add($0) })
+        // Remove every job but the ones whose index is a multiple of 7, one batch each.
+        let removed = jobs.indices.filter { $0 % 7 != 0 }
+        var largestSize = fileSize(path)
+        for index in removed {
+            try store.commit([.remove(jobs[index].key)])
+            largestSize = max(largestSize, fileSize(path))
+        }
+        let live = jobs.indices.filter { $0 % 7 == 0 }.map { jobs[$0] }
+
+        let statistics = store.fileStatistics
+        #expect(statistics.liveRecords == live.count)
+        #expect(statistics.records < 20 + live.count)
+        #expect(fileSize(path) < largestSize)
+        #expect(!fileExists(path + ".compact"))
+        #expect(try store.load() == live)
+
+        let extra = SampleJobs.job("g", "after-compaction")
+        try store.commit([.add(extra)])
+        store.close()
+        let reopened = try AppendLogQueueStore(path: path)
+        defer { reopened.close() }
+        #expect(try reopened.load() == live + [extra])
+    }
+
+    @Test("no compaction while at most half of the log is dead")
+    func noCompactionWhileMostlyLive() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let store = try AppendLogQueueStore(path: path, compactionThreshold: 2)
+        defer { store.close() }
+        let jobs = (0..<40).map { SampleJobs.job("f", "job-\($0)") }
+        try store.commit(jobs.map { .add($0) })
+        try store.commit(jobs.prefix(5).map { .remove($0.key) })
+
+        // 40 adds, 5 removes and 2 end-of-batch records, of which 5 + 5 + 2 are dead.
+        #expect(store.fileStatistics.records == 47)
+        #expect(try store.load() == Array(jobs.dropFirst(5)))
+    }
+
+    @Test("a second store on the same file is rejected")
+    func lockedBySecondStore() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let store = try AppendLogQueueStore(path: path)
+        defer { store.close() }
+
+        let error = #expect(throws: QueueStoreError.self) { try AppendLogQueueStore(path: path) }
+
+        #expect((error.map(String.init(describing:)) ?? "").contains("locked by another process"))
+    }
+
+    @Test("a path in a missing folder fails with the system's message")
+    func missingFolder() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("missing/queue.log")
+
+        let error = #expect(throws: QueueStoreError.self) { try AppendLogQueueStore(path: path) }
+
+        let text = error.map(String.init(describing:)) ?? ""
+        #expect(text.contains(path))
+        #expect(text.contains("No such file or directory"))
+    }
+
+    @Test("a file that is not a queue log is left alone")
+    func notALog() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("notes.txt")
+        writeFile(path, "important notes, not a queue\n")
+
+        let error = #expect(throws: QueueStoreError.self) { try AppendLogQueueStore(path: path) }
+
+        #expect((error.map(String.init(describing:)) ?? "").contains("not a GearmanKit queue log"))
+        #expect(fileSize(path) == 29)
+    }
+
+    @Test("a closed store rejects commits")
+    func commitAfterClose() throws {
+        let folder = TemporaryFolder()
+        let store = try AppendLogQueueStore(path: folder.file("queue.log"), fsyncPolicy: .interval(milliseconds: 1))
+        store.close()
+
+        #expect(throws: QueueStoreError.closed(store: store.description)) {
+            try store.commit([.add(SampleJobs.job("f", "u"))])
+        }
+    }
+
+    @Test("records decode to what was encoded and reject any flipped byte")
+    func recordEncoding() throws {
+        for job in SampleJobs.varied {
+            let record = AppendLogRecord.encode(.add(job))
+            guard case .operation(.add(let decoded)) = AppendLogRecord.decode(record[...]) else {
+                Issue.record("record of \(job) did not decode")
+                continue
+            }
+            #expect(decoded == job)
+            for offset in record.indices {
+                var damaged = record
+                damaged[offset] ^= 0x01
+                #expect(AppendLogRecord.decode(damaged[...]) == nil, "flipped byte \(offset) went unnoticed")
+            }
+        }
+    }
+
+    @Test("CRC-32 matches the IEEE check value")
+    func crcCheckValue() {
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum(Array("6789".utf8), continuing: CRC32.checksum(Array("12345".utf8))) == 0xCBF4_3926)
+    }
+}
