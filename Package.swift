@@ -90,6 +90,10 @@ let package = Package(
             dependencies: ["GearmanDocs"]
         ),
         .testTarget(
+            name: "LibraryTests",
+            dependencies: ["GearmanKit", "GearmanServer"]
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: ["GearmanKit"]
         ),

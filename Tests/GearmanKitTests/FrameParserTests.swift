@@ -140,3 +140,13 @@ struct FrameParserTests {
         #expect(try parser.parse(packet.encoded()) == [.packet(packet)])
     }
 }
+
+@Suite("FrameParser line limit")
+struct FrameParserLineLimitTests {
+    @Test("a line at the limit may arrive with its CR and LF in separate reads")
+    func lineAtLimitWithSplitEnding() throws {
+        var parser = FrameParser(maximumLineLength: 4)
+        #expect(try parser.parse(Array("abcd\r".utf8)).isEmpty)
+        #expect(try parser.parse(Array("\n".utf8)) == [.adminLine(Array("abcd".utf8))])
+    }
+}

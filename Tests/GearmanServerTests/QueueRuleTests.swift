@@ -161,3 +161,19 @@ struct QueueRuleTests {
         #expect(harness.core.jobs.count == 1)
     }
 }
+
+@Suite("Job core background acknowledgements")
+struct BackgroundAcknowledgementTests {
+    @Test("a background submission that joins a foreground job keeps it alive")
+    func backgroundJoinsForeground() {
+        let harness = CoreHarness()
+        let foreground = harness.connect()
+        let handle = harness.submit(foreground, "f", unique: "shared")
+        let background = harness.connect()
+        #expect(harness.submit(background, "f", unique: "shared", type: .submitJobBackground) == handle)
+        harness.disconnect(foreground)
+        let worker = harness.connect()
+        harness.send(worker, .canDo, "f")
+        #expect(harness.grab(worker)?.handle == handle)
+    }
+}

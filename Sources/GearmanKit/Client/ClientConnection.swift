@@ -65,8 +65,7 @@ final class ClientConnection: Sendable {
                 if let failure = state.failure { throw failure }
                 state.waiters.append(waiter)
             }
-            guard let channel = channelBox.withLock({ $0 }) else { throw GearmanError.connectionClosed(server) }
-            try channel.send(packet)
+            try write([packet], queued: 1)
         }
     }
 
@@ -77,8 +76,23 @@ final class ClientConnection: Sendable {
                 if let failure = state.failure { throw failure }
                 state.waiters.append(contentsOf: waiters)
             }
+            try write(packets, queued: waiters.count)
+        }
+    }
+
+    /// Writes packets whose waiters were just queued; on failure takes those waiters back, so
+    /// the caller alone decides where the requests go next. Call with `sendLock` held.
+    private func write(_ packets: [Packet], queued: Int) throws {
+        do {
             guard let channel = channelBox.withLock({ $0 }) else { throw GearmanError.connectionClosed(server) }
             try channel.send(packets)
+        } catch {
+            state.withLock { state in
+                // failAll may have emptied the queue already; only what is still there is ours.
+                let available = state.waiters.count - state.head
+                state.waiters.removeLast(min(queued, available))
+            }
+            throw error
         }
     }
 
@@ -168,12 +182,12 @@ final class ClientConnection: Sendable {
         }
         for waiter in waiters {
             switch waiter {
-            case .submission(let listener): listener.connectionLost(error)
+            case .submission(let listener): listener.connectionLost(error, on: self)
             case .status(let continuation): continuation.resume(throwing: error)
             case .echo(let continuation): continuation.resume(throwing: error)
             case .option: break
             }
         }
-        for listener in listeners { listener.connectionLost(error) }
+        for listener in listeners { listener.connectionLost(error, on: self) }
     }
 }

@@ -68,9 +68,13 @@ final class JobListener: Sendable {
     }
 
     /// Handles the loss of the job's connection before it finished: resubmits or fails.
-    func connectionLost(_ error: GearmanError) {
+    ///
+    /// - Parameter connection: the connection that was lost, or nil when the job could not be
+    ///   sent at all; a loss of a connection the job has already left is ignored.
+    func connectionLost(_ error: GearmanError, on connection: ClientConnection? = nil) {
         let lost = state.withLock { state -> [ServerAddress]? in
             if state.finished { return nil }
+            if let connection, state.connection !== connection { return nil }
             if let server = state.connection?.server { state.lostServers.append(server) }
             state.connection = nil
             return state.lostServers

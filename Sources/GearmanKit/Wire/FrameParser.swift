@@ -115,7 +115,9 @@ public struct FrameParser: Sendable {
                 line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
                 if end == count {
                     offset = count
-                    if line.count > maximumLineLength { throw .lineTooLong(maximum: maximumLineLength) }
+                    // A trailing CR may be the first half of the line ending, which the limit excludes.
+                    let length = line.last == UInt8(ascii: "\r") ? line.count - 1 : line.count
+                    if length > maximumLineLength { throw .lineTooLong(maximum: maximumLineLength) }
                     state = .line(line)
                 } else {
                     offset = end + 1

@@ -136,6 +136,8 @@ final class EventLoop: @unchecked Sendable {
         for listener in runtime.listeners {
             _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_DEL, listener.fd, 0, 0)
         }
+        // Closing the sockets makes new connections fail at once instead of waiting unanswered.
+        runtime.closeListeners()
     }
 
     // MARK: Accepting

@@ -1,5 +1,6 @@
 import CGearmanSystem
 import GearmanKit
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -18,8 +19,17 @@ final class Listener: Sendable {
         self.port = port
     }
 
+    private let isClosed = Atomic<Bool>(false)
+
     deinit {
-        close(fd)
+        close()
+    }
+
+    /// Closes the socket; later calls do nothing.
+    func close() {
+        if !isClosed.exchange(true, ordering: .acquiringAndReleasing) {
+            Glibc.close(fd)
+        }
     }
 
     /// Binds every address `host` resolves to (nil: all IPv4 and IPv6 addresses) on `port`.
@@ -84,7 +94,7 @@ final class Listener: Sendable {
             if bound != 0 { throw SystemError.current("bind") }
             if listen(fd, Int32(backlog)) != 0 { throw SystemError.current("listen") }
         } catch {
-            close(fd)
+            Glibc.close(fd)
             throw error
         }
         var actual = sockaddr_storage()

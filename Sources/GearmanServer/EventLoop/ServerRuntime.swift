@@ -40,6 +40,14 @@ final class ServerRuntime: Sendable {
         nextDeadline.store(core.nextDeadline ?? Int64.max, ordering: .releasing)
     }
 
+    /// Closes the listening sockets once, when a graceful stop begins.
+    func closeListeners() {
+        if listenersClosed.exchange(true, ordering: .acquiringAndReleasing) { return }
+        for listener in listeners { listener.close() }
+    }
+
+    private let listenersClosed = Atomic<Bool>(false)
+
     func requestStop(graceful: Bool) {
         if graceful {
             _ = state.compareExchange(expected: ServerRuntime.running, desired: ServerRuntime.draining, ordering: .acquiringAndReleasing)

@@ -25,7 +25,9 @@ final class Job {
     /// The reducer function of a SUBMIT_REDUCE_JOB, or nil.
     let reducer: ArraySlice<UInt8>?
     let priority: JobPriority
-    let isBackground: Bool
+    /// Whether a client submitted the job in the background, so it must run even when no
+    /// client waits for it; set too when a background submission coalesces onto a foreground job.
+    var isBackground: Bool
     /// The Unix time before which the job must not run, or 0.
     let runAt: Int64
     /// The order of submission, used to keep FIFO order across functions.

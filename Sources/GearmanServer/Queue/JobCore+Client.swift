@@ -70,9 +70,14 @@ extension JobCore {
         return .keepOpen
     }
 
-    /// Adds a foreground submitter as a listener of `job`; background submitters get only the handle.
+    /// Adds a foreground submitter as a listener of `job`; a background submitter gets only the
+    /// handle, and its acknowledgement makes the job run even if every foreground client leaves.
     func attach(_ session: Session, to job: Job, background: Bool) {
-        if background { return }
+        if background {
+            job.isBackground = true
+            job.isIgnored = false
+            return
+        }
         job.isIgnored = false
         if !job.listeners.contains(where: { $0 === session }) {
             job.listeners.append(session)
