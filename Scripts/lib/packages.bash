@@ -11,10 +11,13 @@ read_build_packages() {
 # shellcheck disable=SC2034  # The arrays are used by the scripts that source this file.
 mapfile -t build_packages < <(read_build_packages)
 
-# Packages that the end-to-end tests use: the C gearmand, gearman and gearadmin 1.1.20 as
-# references, libgearman, ImageMagick's convert as a worker command, and Python 3.
+# Packages that the tests use: the C gearmand, gearman and gearadmin 1.1.20 as references,
+# libgearman, ImageMagick's convert as a worker command, Python 3, PostgreSQL for the Postgres
+# queue, tmux for the gearadmin shell tests, zsh and fish to check the completions, and PHP's
+# and Perl's Gearman clients for the interoperability tests.
 # shellcheck disable=SC2034
-test_packages=(gearman-job-server gearman-tools libgearman-dev imagemagick python3)
+test_packages=(gearman-job-server gearman-tools libgearman-dev imagemagick python3 postgresql tmux zsh fish
+    php-cli php-gearman libgearman-client-perl)
 
 apt_index_updated=false
 
