@@ -18,6 +18,8 @@ public final class GearmanServer: Sendable {
     public let configuration: ServerConfiguration
     private let runtime: ServerRuntime
     private let threads = Mutex<[pthread_t]>([])
+    /// Commits background jobs to the persistent queue, or nil with the in-memory queue.
+    private let committer: StoreCommitter?
 
     /// Binds the listening sockets described by `configuration`.
     ///
@@ -39,9 +41,42 @@ public final class GearmanServer: Sendable {
         }
         if listeners.isEmpty { throw ServerError.noListeners }
         runtime = ServerRuntime(configuration: configuration, logger: logger, listeners: listeners)
+        committer = try Self.openQueue(configuration, runtime: runtime, logger: logger)
         for listener in listeners {
             logger.log(.notice, "listening on \(listener.description)", force: configuration.port == 0)
         }
+    }
+
+    /// Opens the persistent queue, replays its jobs into the core and connects the committer.
+    private static func openQueue(_ configuration: ServerConfiguration, runtime: ServerRuntime, logger: Logger) throws
+        -> StoreCommitter?
+    {
+        let store: (any QueueStore)?
+        let storedJobs: [StoredJob]
+        do {
+            store = try QueueStores.make(type: configuration.queueType, options: configuration.queueOptions, logger: logger)
+            storedJobs = try store?.load() ?? []
+        } catch {
+            throw ServerError.queueFailed("\(error)")
+        }
+        guard let store else { return nil }
+        let committer = StoreCommitter(store: store, logger: logger) { [runtime] acknowledgements, failedJobs, reason in
+            var outbox = Outbox()
+            let deliveries = runtime.withCore { core in
+                let deliveries = core.acknowledged(acknowledgements, failedJobs: failedJobs, reason: reason, outbox: &outbox)
+                core.routeHeldOutputs(&outbox)
+                return deliveries
+            }
+            runtime.post(deliveries + outbox.items)
+        }
+        runtime.withCore { core in
+            var outbox = Outbox()
+            core.committer = committer
+            core.restore(storedJobs, outbox: &outbox)
+            runtime.publishDeadline(core)
+        }
+        logger.notice("loaded \(storedJobs.count) job\(storedJobs.count == 1 ? "" : "s") from \(store.description)")
+        return committer
     }
 
     /// The TCP port the server listens on; with `port` 0 in the configuration, the ephemeral one.
@@ -64,6 +99,7 @@ public final class GearmanServer: Sendable {
             throw ServerError.eventLoopFailed(error)
         }
         runtime.loops = loops
+        committer?.start()
         var started: [pthread_t] = []
         for loop in loops {
             started.append(Self.spawn { loop.run() })
@@ -89,6 +125,8 @@ public final class GearmanServer: Sendable {
         for thread in started {
             pthread_join(thread, nil)
         }
+        // Commits what is still queued (removals of the last finished jobs) and closes the store.
+        committer?.stop()
         if !started.isEmpty {
             runtime.logger.notice("gearmand stopped")
         }

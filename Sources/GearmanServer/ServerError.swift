@@ -8,6 +8,8 @@ public enum ServerError: Error, Sendable, CustomStringConvertible {
     case bindFailed(address: String, port: Int, SystemError)
     /// No address could be bound at all.
     case noListeners
+    /// The persistent queue could not be opened or read.
+    case queueFailed(String)
     /// An event loop could not be created.
     case eventLoopFailed(SystemError)
 
@@ -19,6 +21,8 @@ public enum ServerError: Error, Sendable, CustomStringConvertible {
             return "cannot listen on \(address) port \(port): \(error.message)"
         case .noListeners:
             return "no address to listen on"
+        case .queueFailed(let reason):
+            return "cannot open the persistent queue: \(reason)"
         case .eventLoopFailed(let error):
             return "cannot start an event loop: \(error)"
         }

@@ -1,9 +1,14 @@
 import GearmanKit
 
 extension GearmandOptions {
-    /// Options of persistent queue backends, accepted by gearmand's parser but not yet supported here.
+    /// Options of the persistent queues this server has.
     static let queueOptionNames: Set<String> = [
         "libsqlite3-db", "libsqlite3-table", "store-queue-on-shutdown", "libpq-conninfo", "libpq-table",
+        "logfile-path", "logfile-fsync",
+    ]
+
+    /// Options of the C gearmand's other queue backends, rejected with a message that says so.
+    static let unsupportedQueueOptionNames: Set<String> = [
         "libmemcached-servers", "libmemcached-prefix", "redis-server", "redis-port", "redis-password",
         "redis-prefix", "mysql-host", "mysql-port", "mysql-user", "mysql-password", "mysql-db", "mysql-table",
     ]
@@ -51,8 +56,8 @@ extension GearmandOptions {
                 help: "Rotate each worker's functions after every assignment instead of taking the oldest job first.",
                 section: general),
             OptionSpec("queue-type", short: "q", argument: .required("NAME"),
-                help: "Persistent queue type; only 'builtin' (in memory) is available yet.", default: "builtin",
-                section: general),
+                help: "Persistent queue for background jobs: builtin (memory only), libsqlite3, Postgres or logfile.",
+                default: "builtin", section: general),
             OptionSpec("config-file", argument: .required("FILE"),
                 help: "File of whitespace-separated long options, read before the command line; '@FILE' does the same.",
                 default: defaultConfigFile, section: general),
@@ -88,11 +93,31 @@ extension GearmandOptions {
             OptionSpec("ssl-certificate", argument: .required("FILE"), help: "Certificate (not available yet).", section: "Gear"),
             OptionSpec("ssl-key", argument: .required("FILE"), help: "Certificate key (not available yet).", section: "Gear"),
         ]
-        for name in queueOptionNames.sorted() {
-            let argument: OptionSpec.Argument = name == "store-queue-on-shutdown" ? .none : .required("VALUE")
+        let queues = "Persistent queues"
+        specs += [
+            OptionSpec("libsqlite3-db", argument: .required("FILE"),
+                help: "SQLite database file of the libsqlite3 queue.", default: "gearmand.db in the working directory",
+                section: queues),
+            OptionSpec("libsqlite3-table", argument: .required("TABLE"), help: "Table of the libsqlite3 queue.",
+                default: "gearman_queue", section: queues),
+            OptionSpec("store-queue-on-shutdown",
+                help: "libsqlite3: write the queue only when the server stops, trading crash safety for speed.",
+                section: queues),
+            OptionSpec("libpq-conninfo", argument: .required("CONNINFO"),
+                help: "PostgreSQL connection string of the Postgres queue, such as 'host=127.0.0.1 dbname=gearman'.",
+                section: queues),
+            OptionSpec("libpq-table", argument: .required("TABLE"), help: "Table of the Postgres queue.", default: "queue",
+                section: queues),
+            OptionSpec("logfile-path", argument: .required("FILE"), help: "Append-only log file of the logfile queue.",
+                section: queues),
+            OptionSpec("logfile-fsync", argument: .required("POLICY"),
+                help: "When the logfile queue calls fsync: always (once per batch), never, or at most every N milliseconds.",
+                default: "always", section: queues),
+        ]
+        for name in unsupportedQueueOptionNames.sorted() {
             specs.append(
-                OptionSpec(name, argument: argument, help: "Persistent queue setting (not available yet).",
-                    section: "Persistent queues", hidden: true))
+                OptionSpec(name, argument: .required("VALUE"), help: "A queue backend this server does not have.",
+                    section: queues, hidden: true))
         }
         return specs
     }()

@@ -163,17 +163,23 @@ extension GearmandOptions {
         case "max-admin-line": server.maximumAdminLineLength = try Self.integer(value, option: name, minimum: 64)
         case "config-file": break
         case "queue-type":
-            if value.lowercased() != "builtin" {
+            let known = ["builtin", "libsqlite3", "postgres", "libpq", "logfile"]
+            guard known.contains(value.lowercased()) else {
                 throw CommandLineError(
-                    "queue type '\(value)' is not available in this version; only 'builtin' (in memory) is")
+                    "unknown queue type '\(value)' for -q: use builtin, libsqlite3, Postgres or logfile")
             }
+            server.queueType = value
         case "protocol":
             throw CommandLineError("protocol '\(value)' is not available in this version; the Gearman protocol is always on")
         case "ssl", "ssl-ca-file", "ssl-certificate", "ssl-key":
             throw CommandLineError("--\(name): TLS is not available in this version")
         default:
             if Self.queueOptionNames.contains(name) {
-                throw CommandLineError("--\(name) configures a persistent queue, which is not available in this version")
+                server.queueOptions[name] = option.value ?? ""
+                return
+            }
+            if Self.unsupportedQueueOptionNames.contains(name) {
+                throw CommandLineError("--\(name) belongs to a queue backend this server does not have; use -q libsqlite3, Postgres or logfile")
             }
             throw CommandLineError("unknown option '--\(name)'")
         }

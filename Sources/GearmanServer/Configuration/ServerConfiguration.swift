@@ -37,6 +37,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maximumAdminLineLength: Int = 8192
     /// Accept the admin `shutdown [graceful]` command.
     public var enableAdminShutdown = false
+    /// The persistent queue (`-q`): `builtin` keeps jobs in memory only.
+    public var queueType: String = "builtin"
+    /// Settings of the persistent queue by option name without dashes, such as `libsqlite3-db`.
+    public var queueOptions: [String: String] = [:]
     /// The version reported by the admin `version` command.
     public var version: String = GearmanServer.version
 

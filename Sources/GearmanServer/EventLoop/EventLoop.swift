@@ -262,6 +262,7 @@ final class EventLoop: @unchecked Sendable {
                     connection.isReleased = true
                 }
             }
+            core.routeHeldOutputs(&outbox)
             runtime.publishDeadline(core)
         }
         deliver()
@@ -283,6 +284,7 @@ final class EventLoop: @unchecked Sendable {
         outbox.removeAll()
         runtime.withCore { core in
             core.fireTimers(outbox: &outbox)
+            core.routeHeldOutputs(&outbox)
             runtime.publishDeadline(core)
         }
         deliver()
@@ -374,7 +376,8 @@ final class EventLoop: @unchecked Sendable {
             outbox.removeAll()
             runtime.withCore { core in
                 core.disconnect(connection.session, outbox: &outbox)
-                runtime.publishDeadline(core)
+                core.routeHeldOutputs(&outbox)
+            runtime.publishDeadline(core)
             }
             deliver()
         }

@@ -31,6 +31,18 @@ final class ServerRuntime: Sendable {
         try core.withLock { core in try body(core) }
     }
 
+    /// Hands output produced off the loop threads (by the store committer) to the owning loops.
+    func post(_ items: [(connectionID: Int, loopIndex: Int, output: Outbox.Output)]) {
+        var byLoop: [Int: [(connectionID: Int, output: Outbox.Output)]] = [:]
+        for item in items {
+            byLoop[item.loopIndex, default: []].append((item.connectionID, item.output))
+        }
+        for (index, items) in byLoop where index < loops.count {
+            loops[index].post(items)
+            loops[index].wake()
+        }
+    }
+
     func nextConnectionID() -> Int {
         connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
     }

@@ -49,6 +49,8 @@ final class Job {
     var assignment: UInt64 = 0
     /// The key under which the job is in the unique index, if it is there.
     var uniqueKey: UniqueKey?
+    /// The key under which the job is in the persistent queue, once it was queued for storing.
+    var storedKey: StoredJobKey?
 
     init(
         number: UInt64, function: FunctionQueue, unique: ArraySlice<UInt8>, data: ArraySlice<UInt8>,

@@ -39,7 +39,11 @@ extension JobCore {
         }
         if let key, let existing = uniqueIndex[key] {
             attach(session, to: existing, background: background)
-            outbox.send(.jobCreated, [handle(of: existing)[...]], to: session)
+            if background {
+                persist(existing, acknowledging: session, outbox: &outbox)
+            } else {
+                outbox.send(.jobCreated, [handle(of: existing)[...]], to: session)
+            }
             return .keepOpen
         }
 
@@ -60,7 +64,11 @@ extension JobCore {
             uniqueIndex[key] = job
         }
         attach(session, to: job, background: background)
-        outbox.send(.jobCreated, [handle(of: job)[...]], to: session)
+        if background {
+            persist(job, acknowledging: session, outbox: &outbox)
+        } else {
+            outbox.send(.jobCreated, [handle(of: job)[...]], to: session)
+        }
 
         if runAt > 0 && runAt > wallClockSeconds() {
             schedule(job, outbox: &outbox)

@@ -102,6 +102,7 @@ extension JobCore {
             job.function.scheduled[job.priority.rawValue] -= 1
         }
         job.state = .finished
+        unstore(job)
         jobs[job.number] = nil
         if let key = job.uniqueKey, uniqueIndex[key] === job {
             uniqueIndex[key] = nil
@@ -120,6 +121,7 @@ extension JobCore {
         if job.isCancelled { return true }
         job.isCancelled = true
         job.isIgnored = true
+        unstore(job)
         let handleBytes = self.handle(of: job)[...]
         for listener in job.listeners {
             outbox.send(.workFail, [handleBytes], to: listener)

@@ -40,6 +40,9 @@ final class JobCore: @unchecked Sendable {  // Sendable only because the core lo
     var sessions: [Int: Session] = [:]
     var timers = DeadlineHeap<TimerAction>()
 
+    /// The persistent queue's committer, or nil with the in-memory queue.
+    var committer: StoreCommitter?
+
     var nextJobNumber: UInt64 = 1
     var nextSequence: UInt64 = 0
     var nextAssignment: UInt64 = 0

@@ -30,6 +30,11 @@ struct Outbox {
         send(.error, [Array(code.utf8)[...], Array(message.utf8)[...]], to: session)
     }
 
+    /// Removes the items for which `shouldRemove` returns true, keeping the others in order.
+    mutating func removeAll(where shouldRemove: ((connectionID: Int, loopIndex: Int, output: Output)) -> Bool) {
+        items.removeAll(where: shouldRemove)
+    }
+
     mutating func removeAll() {
         items.removeAll(keepingCapacity: true)
         deadlineChanged = false

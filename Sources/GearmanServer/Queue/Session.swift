@@ -30,6 +30,9 @@ final class Session {
     var wasWoken = false
     /// Jobs assigned to this worker and not finished.
     var heldJobs: [Job] = []
+    /// Packets for this connection waiting in the store committer; while there are any, every
+    /// new packet for the connection queues behind them to keep replies in request order.
+    var heldOutputs = 0
     /// Foreground jobs this client listens to.
     var listenedJobs: [UInt64: Job] = [:]
 
