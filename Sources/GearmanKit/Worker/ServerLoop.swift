@@ -69,7 +69,11 @@ final class ServerLoop: Sendable {
             do {
                 try current.send(Packet.request(.grabJobUnique))
             } catch {
+                // The server is gone: drop the connection so the next turn waits and reconnects
+                // instead of retrying the send at once.
                 worker.releaseSlot()
+                current.close()
+                channel.withLock { $0 = nil }
                 continue
             }
             switch await nextReply(&iterator) {
