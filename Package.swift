@@ -76,6 +76,11 @@ let package = Package(
             dependencies: ["GearmanServer", "GearmanKit"],
             linkerSettings: staticStandardLibrary
         ),
+        // Runnable examples of the library; Examples/README.md describes them.
+        .executableTarget(name: "example-reverse", dependencies: ["GearmanKit"], path: "Examples/reverse"),
+        .executableTarget(name: "example-resize", dependencies: ["GearmanKit"], path: "Examples/resize"),
+        .executableTarget(name: "example-newsletter", dependencies: ["GearmanKit"], path: "Examples/newsletter"),
+        .executableTarget(name: "example-ids-log", dependencies: ["GearmanKit"], path: "Examples/ids-log"),
         .testTarget(
             name: "GearmanKitTests",
             dependencies: ["GearmanKit"]
@@ -97,6 +102,9 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: ["GearmanKit"]
         ),
+        // Starts job servers and other programs as child processes for the tests below.
+        .target(name: "ProcessTestSupport", dependencies: ["GearmanKit"], path: "Tests/ProcessTestSupport"),
+        .testTarget(name: "ExampleTests", dependencies: ["ProcessTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
