@@ -26,7 +26,11 @@ struct FailoverTests {
             let results = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
                 for index in 0..<total {
                     group.addTask {
-                        (index, try await client.run("slow-echo", workload: Array("job \(index)".utf8), unique: "job-\(index)"))
+                        (
+                            index,
+                            try await client.run(
+                                "slow-echo", workload: Array("job \(index)".utf8), unique: "job-\(index)", timeout: .seconds(20))
+                        )
                     }
                     if index == total / 3 {
                         // Jobs are queued or running on both servers now; take the first one away.

@@ -66,6 +66,9 @@ final class ServerRuntime: Sendable {
             logger.notice("graceful shutdown requested: no new connections, stopping once no job is left")
         } else {
             state.store(ServerRuntime.stopped, ordering: .releasing)
+            // A stopped server must refuse connections; an open listening socket would let the
+            // kernel accept them into its backlog, where clients would wait for ever.
+            closeListeners()
         }
         for loop in loops { loop.wake() }
     }
@@ -76,6 +79,7 @@ final class ServerRuntime: Sendable {
         let isEmpty = withCore { $0.jobs.isEmpty }
         if isEmpty {
             state.store(ServerRuntime.stopped, ordering: .releasing)
+            closeListeners()
             for loop in loops { loop.wake() }
         }
     }
