@@ -92,6 +92,11 @@ extension GearmandOptions {
         for option in result.options {
             try options.apply(option)
         }
+        // The C gearmand refuses to start without a database path; a file in the working
+        // directory lets `gearmand -q libsqlite3` work as it is.
+        if options.server.queueType.lowercased() == "libsqlite3" && (options.server.queueOptions["libsqlite3-db"] ?? "").isEmpty {
+            options.server.queueOptions["libsqlite3-db"] = QueueStores.defaultSQLitePath
+        }
         return options
     }
 

@@ -2,7 +2,7 @@ import GearmanKit
 
 /// Creates the persistent queue that `gearmand -q NAME` and the queue options select.
 public enum QueueStores {
-    /// The database of `-q libsqlite3` when `--libsqlite3-db` is not given.
+    /// The database `gearmand -q libsqlite3` uses when `--libsqlite3-db` is not given.
     public static let defaultSQLitePath = "gearmand.db"
 
     /// The `-q` names and the option keys each store reads, as the C gearmand spells them where
@@ -30,9 +30,12 @@ public enum QueueStores {
         case "builtin":
             return nil
         case "libsqlite3":
-            // The C gearmand refuses to start without a path; a file in the working directory
-            // lets `gearmand -q libsqlite3` work as it is.
-            let path = options["libsqlite3-db"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultSQLitePath
+            guard let path = options["libsqlite3-db"], !path.isEmpty else {
+                throw QueueStoreError.invalidOption(
+                    option: "libsqlite3-db",
+                    message: "missing; the libsqlite3 queue needs a database file, such as "
+                        + "--libsqlite3-db=/var/lib/gearman/queue.db")
+            }
             return try SQLiteQueueStore(
                 path: path, table: options["libsqlite3-table"] ?? SQLiteQueueStore.defaultTable,
                 storesQueueOnShutdown: try flag("store-queue-on-shutdown", in: options), logger: logger)
