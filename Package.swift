@@ -66,6 +66,12 @@ let package = Package(
             dependencies: ["GearadminTools"],
             linkerSettings: staticStandardLibrary
         ),
+        // The bg, fg and fgpipe scenarios of the C gearbench, driven by GearmanKit's async API.
+        .executableTarget(
+            name: "gearkit-bench",
+            dependencies: ["GearmanKit"],
+            path: "Benchmarks/gearkit-bench"
+        ),
         // Regenerates completions/ and the OPTIONS blocks of man/ from the option declarations.
         .executableTarget(
             name: "gearmankit-docs",
@@ -105,6 +111,11 @@ let package = Package(
         // Starts job servers and other programs as child processes for the tests below.
         .target(name: "ProcessTestSupport", dependencies: ["GearmanKit"], path: "Tests/ProcessTestSupport"),
         .testTarget(name: "ExampleTests", dependencies: ["ProcessTestSupport"]),
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["ProcessTestSupport", "GearmanKit"],
+            exclude: ["Scripts"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,12 +30,18 @@ struct GearmandCommandLineTests {
         #expect(result.errorText.contains("--port"))
     }
 
-    @Test(arguments: [["-q", "libsqlite3"], ["-r", "http"]])
+    @Test(arguments: [["-r", "http"]])
     func unavailableModuleIsRejected(_ option: [String]) async throws {
         let result = try await Self.runGearmand(option + Self.safeOptions)
         #expect(result.termination == .exited(1))
         #expect(result.errorText.contains(option[1]), "stderr: \(result.errorText)")
         #expect(result.errorText.contains("not available"), "stderr: \(result.errorText)")
+    }
+
+    @Test func unknownQueueTypeIsRejected() async throws {
+        let result = try await Self.runGearmand(["-q", "redis"] + Self.safeOptions)
+        #expect(result.termination == .exited(1))
+        #expect(result.errorText.contains("unknown queue type 'redis'"), "stderr: \(result.errorText)")
     }
 
     @Test func checkArgumentsExitsZero() async throws {

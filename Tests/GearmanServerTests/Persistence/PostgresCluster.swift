@@ -42,7 +42,7 @@ final class PostgresCluster: Sendable {
 
     /// The libpq connection string of the cluster's `postgres` database.
     var conninfo: String {
-        "host=127.0.0.1 port=\(port) user=postgres dbname=postgres connect_timeout=5"
+        "host=127.0.0.1 port=\(port) user=postgres dbname=postgres connect_timeout=30"
     }
 
     /// Creates the cluster with initdb and starts it; takes about two seconds.
