@@ -17,6 +17,11 @@ import Synchronization
 /// let reversed = try await client.run("reverse", workload: Array("Hello".utf8))
 /// ```
 public final class GearmanClient: Sendable {
+    /// The listener of a request in flight, for the cancellation handler.
+    private final class ListenerHolder: Sendable {
+        let listener = Mutex<JobListener?>(nil)
+    }
+
     /// Settings of a client.
     public struct Options: Sendable {
         /// Milliseconds to wait for a TCP connection.
@@ -85,15 +90,33 @@ public final class GearmanClient: Sendable {
         _ function: String, workload: [UInt8], unique: String? = nil, priority: JobPriority = .normal,
         timeout: Duration? = nil
     ) async throws -> [UInt8] {
-        let stream = submit(
-            JobRequest(function: function, workload: workload, unique: unique ?? JobRequest.randomUnique(), priority: priority),
-            preferredUnique: unique, timeout: timeout)
-        for try await event in stream {
-            if case .complete(let result) = event { return result }
+        let request = JobRequest(
+            function: function, workload: workload, unique: unique ?? JobRequest.randomUnique(), priority: priority)
+        return try await result(of: request, explicitUnique: unique != nil, timeout: timeout)
+    }
+
+    /// Submits a request and waits for the single value its job produces: the result of a
+    /// foreground job, or the handle (as UTF-8) of a background job.
+    private func result(of request: JobRequest, explicitUnique: Bool, timeout: Duration?) async throws -> [UInt8] {
+        let holder = ListenerHolder()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let listener = makeListener(request, sink: .result(continuation), timeout: timeout)
+                holder.listener.withLock { $0 = listener }
+                if Task.isCancelled {
+                    listener.fail(CancellationError())
+                    return
+                }
+                if !send(listener, startingAt: serverIndex(for: request.unique, explicit: explicitUnique), avoiding: []) {
+                    listener.fail(GearmanError.noServers)
+                }
+            }
+        } onCancel: {
+            if let listener = holder.listener.withLock({ $0 }) {
+                listener.fail(CancellationError())
+                listener.cancel()
+            }
         }
-        // The stream ends without a result only when the waiting task was cancelled.
-        try Task.checkCancellation()
-        throw CancellationError()
     }
 
     /// Submits a background job and returns its handle once the server has queued it.
@@ -103,10 +126,7 @@ public final class GearmanClient: Sendable {
         let request = JobRequest(
             function: function, workload: workload, unique: unique ?? JobRequest.randomUnique(), priority: priority,
             background: true)
-        for try await event in submit(request, preferredUnique: unique, timeout: nil) {
-            if case .created(let handle) = event { return handle }
-        }
-        throw GearmanError.connectionClosed(servers[0])
+        return String(decoding: try await result(of: request, explicitUnique: unique != nil, timeout: nil), as: UTF8.self)
     }
 
     /// Submits many background jobs in one write per server and returns their handles in order.
@@ -116,7 +136,7 @@ public final class GearmanClient: Sendable {
         for request in requests {
             var background = request
             background.isBackground = true
-            let (stream, listener) = makeListener(background, timeout: nil)
+            let (stream, listener) = makeStreamListener(background, timeout: nil)
             streams.append(stream)
             byServer[serverIndex(for: background.unique, explicit: !background.unique.isEmpty), default: []].append(
                 (background.packet, listener))
@@ -149,7 +169,7 @@ public final class GearmanClient: Sendable {
     private func submit(_ request: JobRequest, preferredUnique: String?, timeout: Duration?)
         -> AsyncThrowingStream<JobEvent, Error>
     {
-        let (stream, listener) = makeListener(request, timeout: timeout)
+        let (stream, listener) = makeStreamListener(request, timeout: timeout)
         let index = serverIndex(for: request.unique, explicit: preferredUnique != nil)
         if !send(listener, startingAt: index, avoiding: []) {
             listener.fail(GearmanError.noServers)
@@ -157,28 +177,33 @@ public final class GearmanClient: Sendable {
         return stream
     }
 
-    private func makeListener(_ request: JobRequest, timeout: Duration?) -> (AsyncThrowingStream<JobEvent, Error>, JobListener) {
-        var continuationOut: AsyncThrowingStream<JobEvent, Error>.Continuation!
-        let stream = AsyncThrowingStream<JobEvent, Error> { continuationOut = $0 }
-        let continuation = continuationOut!
-        let listener = JobListener(request: request, continuation: continuation) { [weak self] listener, lost in
+    private func makeStreamListener(_ request: JobRequest, timeout: Duration?)
+        -> (AsyncThrowingStream<JobEvent, Error>, JobListener)
+    {
+        let (stream, continuation) = AsyncThrowingStream<JobEvent, Error>.makeStream()
+        let listener = makeListener(request, sink: .stream(continuation), timeout: timeout)
+        continuation.onTermination = { termination in
+            if case .cancelled = termination { listener.cancel() }
+        }
+        return (stream, listener)
+    }
+
+    private func makeListener(_ request: JobRequest, sink: JobListener.Sink, timeout: Duration?) -> JobListener {
+        let listener = JobListener(request: request, sink: sink) { [weak self] listener, lost in
             guard let self else { return false }
             let start = self.serverIndex(for: listener.request.unique, explicit: true)
             return self.send(listener, startingAt: start, avoiding: lost)
         }
-        continuation.onTermination = { termination in
-            if case .cancelled = termination { listener.cancel() }
-        }
         if let timeout {
             let server = servers[0]
-            Task {
+            Task { [weak listener] in
                 try? await Task.sleep(for: timeout)
                 let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-                listener.fail(GearmanError.timedOut(server, milliseconds: milliseconds))
-                listener.cancel()
+                listener?.fail(GearmanError.timedOut(server, milliseconds: milliseconds))
+                listener?.cancel()
             }
         }
-        return (stream, listener)
+        return listener
     }
 
     /// Sends a submission to the first usable server from `start`, skipping `avoiding`.

@@ -14,17 +14,20 @@ final class JobListener: Sendable {
         var lostServers: [ServerAddress] = []
     }
 
+    /// Where events go: a stream for `events(for:)`, or one continuation for `run`'s result.
+    enum Sink: Sendable {
+        case stream(AsyncThrowingStream<JobEvent, Error>.Continuation)
+        case result(CheckedContinuation<[UInt8], Error>)
+    }
+
     private let state = Mutex(State())
-    private let continuation: AsyncThrowingStream<JobEvent, Error>.Continuation
+    private let sink: Sink
     /// Submits the job again on another server; returns false when no server is left.
     private let retry: @Sendable (JobListener, [ServerAddress]) -> Bool
 
-    init(
-        request: JobRequest, continuation: AsyncThrowingStream<JobEvent, Error>.Continuation,
-        retry: @escaping @Sendable (JobListener, [ServerAddress]) -> Bool
-    ) {
+    init(request: JobRequest, sink: Sink, retry: @escaping @Sendable (JobListener, [ServerAddress]) -> Bool) {
         self.request = request
-        self.continuation = continuation
+        self.sink = sink
         self.retry = retry
     }
 
@@ -43,18 +46,34 @@ final class JobListener: Sendable {
             return false
         }
         if isDone { return }
-        continuation.yield(event)
-        switch event {
-        case .complete:
-            continuation.finish()
-        case .failure:
-            continuation.finish(throwing: JobFailure.failed(handle: handle))
-        case .exception(let data):
-            continuation.finish(throwing: JobFailure.exception(handle: handle, data: data))
-        case .created where isBackground:
-            continuation.finish()
-        default:
-            break
+        switch sink {
+        case .stream(let continuation):
+            continuation.yield(event)
+            switch event {
+            case .complete:
+                continuation.finish()
+            case .failure:
+                continuation.finish(throwing: JobFailure.failed(handle: handle))
+            case .exception(let data):
+                continuation.finish(throwing: JobFailure.exception(handle: handle, data: data))
+            case .created where isBackground:
+                continuation.finish()
+            default:
+                break
+            }
+        case .result(let continuation):
+            switch event {
+            case .complete(let data):
+                continuation.resume(returning: data)
+            case .failure:
+                continuation.resume(throwing: JobFailure.failed(handle: handle))
+            case .exception(let data):
+                continuation.resume(throwing: JobFailure.exception(handle: handle, data: data))
+            case .created where isBackground:
+                continuation.resume(returning: Array(handle.utf8))
+            default:
+                break
+            }
         }
     }
 
@@ -64,7 +83,11 @@ final class JobListener: Sendable {
             state.finished = true
             return was
         }
-        if !wasFinished { continuation.finish(throwing: error) }
+        guard !wasFinished else { return }
+        switch sink {
+        case .stream(let continuation): continuation.finish(throwing: error)
+        case .result(let continuation): continuation.resume(throwing: error)
+        }
     }
 
     /// Handles the loss of the job's connection before it finished: resubmits or fails.

@@ -41,12 +41,15 @@ public final class GearmanWorker: Sendable {
         var stopping = false
         var graceful = true
         var loops: [ServerLoop] = []
+        /// The `run()` call waiting for `stop()`.
+        var stopWaiter: CheckedContinuation<Void, Never>?
     }
 
     public let servers: [ServerAddress]
     public let options: Options
     private let state = Mutex(State())
-    private let slots: AsyncSemaphore
+    /// Job slots not in use, out of `maximumConcurrentJobs`.
+    private let freeSlots: Atomic<Int>
     private let running = Atomic<Int>(0)
 
     public init(servers: String = "localhost:4730", options: Options = Options()) throws {
@@ -54,7 +57,7 @@ public final class GearmanWorker: Sendable {
         guard !parsed.isEmpty else { throw GearmanError.noServers }
         self.servers = parsed
         self.options = options
-        slots = AsyncSemaphore(permits: max(1, options.maximumConcurrentJobs))
+        freeSlots = Atomic(max(1, options.maximumConcurrentJobs))
     }
 
     /// Registers a function; `timeout` becomes CAN_DO_TIMEOUT, after which the server gives the
@@ -96,15 +99,21 @@ public final class GearmanWorker: Sendable {
                 firstError = firstError ?? error
             }
         }
-        if connected == 0, let firstError { throw firstError }
-        await withTaskGroup(of: Void.self) { group in
-            for loop in loops {
-                group.addTask { await loop.run() }
-            }
+        if connected == 0, let firstError {
+            for loop in loops { loop.close() }
+            throw firstError
         }
-        // Wait for jobs still running after the loops ended.
+        // Wait for stop(), then for the jobs still running.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stoppedAlready = state.withLock { state -> Bool in
+                if state.stopping { return true }
+                state.stopWaiter = continuation
+                return false
+            }
+            if stoppedAlready { continuation.resume() }
+        }
         while running.load(ordering: .acquiring) > 0 {
-            try? await Task.sleep(for: .milliseconds(10))
+            try? await Task.sleep(for: .milliseconds(5))
         }
         for loop in loops { loop.close() }
     }
@@ -112,14 +121,17 @@ public final class GearmanWorker: Sendable {
     /// Stops the worker. Graceful: running jobs finish and no new ones are taken. Otherwise the
     /// connections close at once and the server hands their jobs to other workers.
     public func stop(graceful: Bool = true) {
-        let loops = state.withLock { state -> [ServerLoop] in
+        let (loops, waiter) = state.withLock { state -> ([ServerLoop], CheckedContinuation<Void, Never>?) in
             state.stopping = true
             state.graceful = graceful
-            return state.loops
+            let waiter = state.stopWaiter
+            state.stopWaiter = nil
+            return (state.loops, waiter)
         }
-        for loop in loops {
-            if graceful { loop.interrupt() } else { loop.close() }
+        if !graceful {
+            for loop in loops { loop.close() }
         }
+        waiter?.resume()
     }
 
     var isStopping: Bool { state.withLock { $0.stopping } }
@@ -128,30 +140,51 @@ public final class GearmanWorker: Sendable {
         state.withLock { $0.registrations[function]?.handler }
     }
 
-    /// Runs one job's handler and reports its outcome; called in a child task.
-    func perform(_ job: Job) async {
-        running.wrappingAdd(1, ordering: .acquiringAndReleasing)
-        defer {
-            running.wrappingSubtract(1, ordering: .acquiringAndReleasing)
-            slots.release()
+    // MARK: Job slots
+
+    /// Takes a job slot if one is free.
+    func tryAcquireSlot() -> Bool {
+        var current = freeSlots.load(ordering: .acquiring)
+        while current > 0 {
+            let (exchanged, original) = freeSlots.compareExchange(
+                expected: current, desired: current - 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
         }
-        let handle = Array(job.handle.utf8)
-        let packet: Packet
-        if let handler = handler(for: job.function) {
-            do {
-                let result = try await handler(job)
-                packet = Packet(magic: .request, type: .workComplete, arguments: [handle, result])
-            } catch is WorkFailure {
-                packet = Packet(magic: .request, type: .workFail, arguments: [handle])
-            } catch {
-                packet = Packet(magic: .request, type: .workException, arguments: [handle, Array("\(error)".utf8)])
-            }
-        } else {
-            packet = Packet(magic: .request, type: .workFail, arguments: [handle])
-        }
-        try? job.channel.send(packet)
+        return false
     }
 
-    func acquireSlot() async { await slots.acquire() }
-    func releaseSlot() { slots.release() }
+    /// Returns a job slot; with `notify`, idle server loops are asked to use it.
+    func releaseSlot(notify: Bool) {
+        freeSlots.wrappingAdd(1, ordering: .acquiringAndReleasing)
+        if notify {
+            for loop in state.withLock({ $0.loops }) { loop.grabIfPossible() }
+        }
+    }
+
+    /// Runs a job's handler in a task and hands the result to its server loop.
+    func start(_ job: Job, loop: ServerLoop) {
+        running.wrappingAdd(1, ordering: .acquiringAndReleasing)
+        Task {
+            let packet = await self.perform(job)
+            loop.finished(packet, channel: job.channel)
+            self.running.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+        }
+    }
+
+    /// Runs one job's handler and returns the packet that reports its outcome.
+    func perform(_ job: Job) async -> Packet {
+        let handle = Array(job.handle.utf8)
+        guard let handler = handler(for: job.function) else {
+            return Packet(magic: .request, type: .workFail, arguments: [handle])
+        }
+        do {
+            let result = try await handler(job)
+            return Packet(magic: .request, type: .workComplete, arguments: [handle, result])
+        } catch is WorkFailure {
+            return Packet(magic: .request, type: .workFail, arguments: [handle])
+        } catch {
+            return Packet(magic: .request, type: .workException, arguments: [handle, Array("\(error)".utf8)])
+        }
+    }
 }

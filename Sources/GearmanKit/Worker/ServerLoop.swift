@@ -1,130 +1,167 @@
 import Synchronization
 
-/// The wake-up cycle of a `GearmanWorker` on one server connection, reconnecting when it drops.
+/// The wake-up cycle of a `GearmanWorker` on one server connection.
+///
+/// The cycle runs on the connection's reader thread: NO_JOB is answered with PRE_SLEEP, NOOP
+/// and a freed job slot with GRAB_JOB_UNIQ, and a job's result goes out together with the next
+/// GRAB in one write. Only the job handlers run as tasks, so a job costs one hand-off to the
+/// task pool rather than one per packet. A lost connection is reconnected with back-off.
 final class ServerLoop: Sendable {
-    /// What the reader thread passes to the loop.
-    enum Signal: Sendable {
-        case packet(Packet)
-        case closed(GearmanError?)
-        /// `stop()` asked the loop to look at the stopping flag.
-        case interrupt
+    /// Where the worker stands in the protocol on this connection.
+    enum Phase: Sendable {
+        /// Not asking for work: no free slot, stopping, or not connected.
+        case idle
+        /// GRAB_JOB_UNIQ sent, waiting for JOB_ASSIGN_UNIQ or NO_JOB.
+        case grabbing
+        /// PRE_SLEEP sent, waiting for NOOP.
+        case sleeping
+    }
+
+    private struct State {
+        var channel: PacketChannel?
+        var phase = Phase.idle
+        var reconnectDelay: Int
+        var isClosed = false
     }
 
     let server: ServerAddress
     private let setup: [Packet]
     private let worker: Unowned<GearmanWorker>
-    private let channel = Mutex<PacketChannel?>(nil)
-    private let inbox: AsyncStream<Signal>
-    private let inboxContinuation: AsyncStream<Signal>.Continuation
+    private let state: Mutex<State>
 
     init(server: ServerAddress, setup: [Packet], worker: GearmanWorker) {
         self.server = server
         self.setup = setup
         self.worker = Unowned(worker)
-        (inbox, inboxContinuation) = AsyncStream.makeStream(of: Signal.self)
+        state = Mutex(State(reconnectDelay: worker.options.reconnectDelay))
     }
 
-    /// Opens the connection and registers the functions.
+    /// Opens the connection, registers the functions and asks for the first job.
     func connect() throws {
-        let continuation = inboxContinuation
+        let box = Unowned<ServerLoop>(self)
         let opened = try PacketChannel(
             server: server, connectTimeout: worker.value?.options.connectTimeout ?? 5000,
             onFrame: { frame in
-                if case .packet(let packet) = frame { continuation.yield(.packet(packet)) }
+                if case .packet(let packet) = frame { box.value?.received(packet) }
             },
-            onClose: { error in continuation.yield(.closed(error)) })
+            onClose: { _ in box.value?.connectionLost() })
+        let shouldGrab = state.withLock { state -> Bool in
+            state.channel = opened
+            state.reconnectDelay = worker.value?.options.reconnectDelay ?? 500
+            return true
+        }
         try opened.send(setup)
-        channel.withLock { $0 = opened }
+        if shouldGrab { grabIfPossible() }
     }
 
-    func interrupt() {
-        inboxContinuation.yield(.interrupt)
+    /// Sends GRAB_JOB_UNIQ when the loop is idle and a job slot is free.
+    func grabIfPossible() {
+        guard let worker = worker.value, !worker.isStopping else { return }
+        let channel = state.withLock { state -> PacketChannel? in
+            guard state.phase == .idle, let channel = state.channel, !state.isClosed else { return nil }
+            guard worker.tryAcquireSlot() else { return nil }
+            state.phase = .grabbing
+            return channel
+        }
+        guard let channel else { return }
+        do {
+            try channel.send(Packet.request(.grabJobUnique))
+        } catch {
+            worker.releaseSlot(notify: false)
+            channel.close()
+        }
     }
 
+    /// Sends a job's result, and with it the next GRAB when the worker may take another job.
+    func finished(_ result: Packet, channel: PacketChannel) {
+        guard let worker = worker.value else { return }
+        let sameConnection = state.withLock { $0.channel === channel }
+        guard sameConnection else {
+            // The job's connection is gone; the server has handed the job to another worker.
+            worker.releaseSlot(notify: true)
+            return
+        }
+        let grabNext = state.withLock { state -> Bool in
+            // This job's slot passes straight to the next GRAB on the same connection.
+            guard state.phase == .idle, !worker.isStopping else { return false }
+            state.phase = .grabbing
+            return true
+        }
+        if grabNext {
+            try? channel.send([result, Packet.request(.grabJobUnique)])
+        } else {
+            try? channel.send(result)
+            worker.releaseSlot(notify: true)
+        }
+    }
+
+    /// Closes the connection for good.
     func close() {
-        channel.withLock { $0 }?.close()
-        inboxContinuation.yield(.interrupt)
+        let channel = state.withLock { state -> PacketChannel? in
+            state.isClosed = true
+            state.phase = .idle
+            return state.channel
+        }
+        channel?.close()
     }
 
-    func run() async {
-        var iterator = inbox.makeAsyncIterator()
-        var delay = worker.value?.options.reconnectDelay ?? 500
-        while let worker = worker.value, !worker.isStopping {
-            guard let current = channel.withLock({ $0 }), !current.isClosed else {
-                try? await Task.sleep(for: .milliseconds(delay))
-                if worker.isStopping { return }
-                do {
-                    try connect()
-                    delay = worker.options.reconnectDelay
-                } catch {
-                    delay = min(delay * 2, 30_000)
-                }
-                continue
+    // MARK: Reader thread
+
+    private func received(_ packet: Packet) {
+        guard let worker = worker.value else { return }
+        switch packet.type {
+        case .jobAssignUnique, .jobAssign:
+            let channel = state.withLock { state -> PacketChannel? in
+                state.phase = .idle
+                return state.channel
             }
-            await worker.acquireSlot()
-            if worker.isStopping {
-                worker.releaseSlot()
-                return
+            guard let channel else { return }
+            let isUnique = packet.type == .jobAssignUnique
+            let job = Job(
+                handle: packet.stringArgument(0), function: packet.stringArgument(1),
+                unique: isUnique ? packet.stringArgument(2) : "",
+                workload: Array(isUnique ? packet.argument(3) : packet.argument(2)), channel: channel)
+            worker.start(job, loop: self)
+            // The slot taken by the GRAB belongs to the job now; ask for another one if free.
+            grabIfPossible()
+        case .noJob:
+            let channel = state.withLock { state -> PacketChannel? in
+                guard state.phase == .grabbing else { return nil }
+                state.phase = .sleeping
+                return state.channel
             }
+            worker.releaseSlot(notify: false)
+            try? channel?.send(Packet.request(.preSleep))
+        case .noop:
+            let wake = state.withLock { state -> Bool in
+                guard state.phase == .sleeping else { return false }
+                state.phase = .idle
+                return true
+            }
+            if wake { grabIfPossible() }
+        default:
+            break  // ERROR for a result of a job the server took back; nothing to do.
+        }
+    }
+
+    private func connectionLost() {
+        let (wasGrabbing, closedForGood, delay) = state.withLock { state -> (Bool, Bool, Int) in
+            let grabbing = state.phase == .grabbing
+            state.phase = .idle
+            state.channel = nil
+            let delay = state.reconnectDelay
+            state.reconnectDelay = min(delay * 2, 30_000)
+            return (grabbing, state.isClosed, delay)
+        }
+        if wasGrabbing { worker.value?.releaseSlot(notify: true) }
+        guard !closedForGood, let worker = worker.value, !worker.isStopping else { return }
+        Task { [self] in
+            try? await Task.sleep(for: .milliseconds(delay))
+            if self.state.withLock({ $0.isClosed }) { return }
             do {
-                try current.send(Packet.request(.grabJobUnique))
+                try self.connect()
             } catch {
-                // The server is gone: drop the connection so the next turn waits and reconnects
-                // instead of retrying the send at once.
-                worker.releaseSlot()
-                current.close()
-                channel.withLock { $0 = nil }
-                continue
-            }
-            switch await nextReply(&iterator) {
-            case .packet(let packet) where packet.type == .jobAssignUnique || packet.type == .jobAssign:
-                let isUnique = packet.type == .jobAssignUnique
-                let job = Job(
-                    handle: packet.stringArgument(0), function: packet.stringArgument(1),
-                    unique: isUnique ? packet.stringArgument(2) : "",
-                    workload: Array(isUnique ? packet.argument(3) : packet.argument(2)), channel: current)
-                Task { await worker.perform(job) }
-            case .packet(let packet) where packet.type == .noJob:
-                worker.releaseSlot()
-                try? current.send(Packet.request(.preSleep))
-                await sleepUntilWoken(&iterator)
-            case .closed, nil:
-                worker.releaseSlot()
-                channel.withLock { $0 = nil }
-            default:
-                worker.releaseSlot()
-            }
-        }
-    }
-
-    /// Waits for the reply to GRAB_JOB_UNIQ, skipping NOOPs and ERRORs for earlier results.
-    private func nextReply(_ iterator: inout AsyncStream<Signal>.Iterator) async -> Signal? {
-        while let signal = await iterator.next() {
-            switch signal {
-            case .packet(let packet) where packet.type == .noop || packet.type == .error:
-                continue
-            case .interrupt:
-                continue
-            default:
-                return signal
-            }
-        }
-        return nil
-    }
-
-    /// Waits for NOOP, a closed connection or a stop request.
-    private func sleepUntilWoken(_ iterator: inout AsyncStream<Signal>.Iterator) async {
-        while let signal = await iterator.next() {
-            switch signal {
-            case .packet(let packet) where packet.type == .noop:
-                return
-            case .closed:
-                channel.withLock { $0 = nil }
-                return
-            case .interrupt:
-                return
-            default:
-                continue
+                self.connectionLost()
             }
         }
     }
