@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "ExampleTests", dependencies: ["ProcessTestSupport"]),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["ProcessTestSupport", "GearmanKit"],
+            dependencies: ["ProcessTestSupport", "GearmanKit", "GearmanServer"],
             exclude: ["Scripts"]
         ),
     ],
