@@ -150,3 +150,22 @@ struct FrameParserLineLimitTests {
         #expect(try parser.parse(Array("\n".utf8)) == [.adminLine(Array("abcd".utf8))])
     }
 }
+
+@Suite("FrameParser leniency")
+struct FrameParserLeniencyTests {
+    @Test("a WORK_COMPLETE holding only the handle reads as an empty result")
+    func workCompleteWithoutPayload() throws {
+        var wire: [UInt8] = []
+        PacketHeader(magic: .request, type: .workComplete, bodyLength: 5).encode(into: &wire)
+        wire += Array("H:x:1".utf8)
+        var parser = FrameParser()
+        let frames = try parser.parse(wire)
+        #expect(frames == [.packet(Packet(magic: .request, type: .workComplete, arguments: [Array("H:x:1".utf8), []]))])
+    }
+
+    @Test("a handle with a stray trailing NUL is cut at the NUL")
+    func handleWithTrailingNul() {
+        let packet = Packet(magic: .response, type: .workFail, arguments: [Array("H:x:1\0".utf8)])
+        #expect(packet.handle == "H:x:1")
+    }
+}

@@ -78,7 +78,7 @@ public final class BlockingClient {
                     open[handle, default: []].append(index)
                 }
             case .workData, .workWarning, .workStatus, .workComplete, .workFail, .workException:
-                let handle = packet.stringArgument(0)
+                let handle = packet.handle
                 guard let indexes = open[handle] else { continue }
                 let event = Self.event(from: packet)
                 for index in indexes { handler(index, event) }

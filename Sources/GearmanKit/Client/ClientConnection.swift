@@ -113,7 +113,7 @@ final class ClientConnection: Sendable {
             guard let waiter = popWaiter() else { return }
             answer(waiter, with: packet)
         case .workData, .workWarning, .workStatus, .workComplete, .workFail, .workException:
-            let handle = packet.stringArgument(0)
+            let handle = packet.handle
             let event = BlockingClient.event(from: packet)
             let listeners = state.withLock { state -> [JobListener] in
                 let found = state.listeners[handle] ?? []

@@ -172,6 +172,11 @@ public struct FrameParser: Sendable {
         while arguments.count < separators {
             while index < end && body[index] != 0 { index += 1 }
             if index == end {
+                // Some workers (Perl's Gearman::Worker 2.004 for an empty result) send a result
+                // packet holding only the handle; read that as an empty payload.
+                if type.hasHandleThenPayload && arguments.isEmpty {
+                    return Packet(magic: header.magic, type: type, arguments: [body[start..<end], []])
+                }
                 throw .missingArguments(type, expected: separators, found: arguments.count)
             }
             arguments.append(body[start..<index])

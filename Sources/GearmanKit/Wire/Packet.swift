@@ -43,6 +43,13 @@ public struct Packet: Sendable, Equatable {
         String(decoding: argument(index), as: UTF8.self)
     }
 
+    /// The job handle a WORK_* or JOB_CREATED packet refers to, cut at the first NUL: the C
+    /// gearmand 1.1.20 sends WORK_FAIL with a stray NUL after the handle.
+    public var handle: String {
+        let first = argument(0)
+        return String(decoding: first.prefix(while: { $0 != 0 }), as: UTF8.self)
+    }
+
     /// The number of bytes the body takes on the wire.
     public var bodyLength: Int {
         if arguments.isEmpty { return 0 }

@@ -135,6 +135,15 @@ public enum PacketType: UInt32, Sendable, CaseIterable {
         }
     }
 
+    /// Whether the body is a job handle followed by an opaque payload (WORK_DATA, WORK_WARNING,
+    /// WORK_COMPLETE, WORK_EXCEPTION).
+    public var hasHandleThenPayload: Bool {
+        switch self {
+        case .workData, .workWarning, .workComplete, .workException: return true
+        default: return false
+        }
+    }
+
     /// Whether only a server sends this type, so a server that receives it has been sent a response.
     public var isServerResponse: Bool {
         switch self {
