@@ -82,12 +82,17 @@ public final class GearmanAdmin: Sendable {
         try await lines("show unique jobs")
     }
 
-    /// `maxqueue`: limits queued jobs of a function, the same for every priority; nil removes the limit.
+    /// `maxqueue`: limits the jobs of a function, the same for every priority; nil removes the limit.
+    ///
+    /// A submission is rejected when the function's jobs of all priorities together, queued and
+    /// running, reach the limit of the submitted priority. A function the server does not know
+    /// yet is left alone (the server still answers OK), so create it first.
     public func setMaximumQueue(_ function: String, limit: Int?) async throws {
         try await expectOK(limit.map { "maxqueue \(function) \($0)" } ?? "maxqueue \(function)")
     }
 
-    /// `maxqueue` with one limit per priority; 0 means unlimited.
+    /// `maxqueue` with one limit for submissions of each priority; 0 means unlimited. Each limit
+    /// is compared with the function's jobs of all priorities together, as in gearmand.
     public func setMaximumQueue(_ function: String, high: Int, normal: Int, low: Int) async throws {
         try await expectOK("maxqueue \(function) \(high) \(normal) \(low)")
     }
@@ -118,7 +123,9 @@ public final class GearmanAdmin: Sendable {
 
     /// `getpid`.
     public func processID() async throws -> Int {
-        Int(try await value("getpid")) ?? 0
+        let reply = try await value("getpid")
+        guard let pid = Int(reply) else { throw GearmanError.invalidReply(server, reply) }
+        return pid
     }
 
     /// `verbose`: the server's log level name.

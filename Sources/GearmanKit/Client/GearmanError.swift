@@ -23,6 +23,10 @@ public enum GearmanError: Error, Sendable, Equatable, CustomStringConvertible {
     case unexpectedPacket(ServerAddress, PacketType)
     /// No server was given.
     case noServers
+    /// A worker was started before any function was registered.
+    case noFunctionsRegistered
+    /// The server sent a reply this library cannot read, such as a non-numeric pid.
+    case invalidReply(ServerAddress, String)
 
     public var description: String {
         switch self {
@@ -46,6 +50,10 @@ public enum GearmanError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(server) sent an unexpected \(type.protocolName) packet"
         case .noServers:
             return "no job server given"
+        case .noFunctionsRegistered:
+            return "no function registered; call register() before run()"
+        case .invalidReply(let server, let reply):
+            return "\(server) sent a reply that cannot be read: '\(reply.prefix(80))'"
         }
     }
 }

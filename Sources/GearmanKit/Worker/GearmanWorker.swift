@@ -75,7 +75,7 @@ public final class GearmanWorker: Sendable {
     public func run() async throws {
         let (functions, registrations) = state.withLock { ($0.order, $0.registrations) }
         guard !functions.isEmpty else {
-            throw GearmanError.invalidServerAddress("", reason: "no function registered; call register() before run()")
+            throw GearmanError.noFunctionsRegistered
         }
         var setup: [Packet] = []
         if let clientID = options.clientID { setup.append(Packet.request(.setClientID, clientID)) }
