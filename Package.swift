@@ -106,7 +106,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GearmanKit"]
+            dependencies: ["GearmanKit", "GearadminTools"]
         ),
         // Starts job servers and other programs as child processes for the tests below.
         .target(name: "ProcessTestSupport", dependencies: ["GearmanKit"], path: "Tests/ProcessTestSupport"),

@@ -8,6 +8,8 @@ public struct GearadminOptions: Sendable, Equatable {
     /// Admin commands to send, in the order their options were given.
     public var commands: [String] = []
     public var help = false
+    /// The Nagios plugin mode and its thresholds.
+    public var check = CheckOptions()
 
     public init() {}
 
@@ -47,7 +49,7 @@ public struct GearadminOptions: Sendable, Equatable {
         OptionSpec("priority-status", help: "List functions: name, queued high, normal and low, workers."),
         OptionSpec("workers", help: "List connections: fd, address, client ID and functions."),
         OptionSpec("ssl", short: "S", help: "Use TLS (not available yet)."),
-    ]
+    ] + CheckOptions.specs
 
     /// Parses a command line (without the program name).
     public static func parse(_ arguments: [String]) throws -> GearadminOptions {
@@ -57,6 +59,7 @@ public struct GearadminOptions: Sendable, Equatable {
         }
         var options = GearadminOptions()
         for option in result.options {
+            if try options.check.apply(option) { continue }
             let value = option.value ?? ""
             switch option.name {
             case "help": options.help = true
@@ -74,6 +77,7 @@ public struct GearadminOptions: Sendable, Equatable {
                 options.commands.append(template.replacingPercent(with: value))
             }
         }
+        try options.check.validate(commands: options.commands)
         return options
     }
 }

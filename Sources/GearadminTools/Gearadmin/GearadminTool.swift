@@ -15,6 +15,7 @@ public enum GearadminTool {
         do {
             options = try GearadminOptions.parse(arguments)
         } catch {
+            if CheckOptions.isRequested(in: arguments) { return CheckCommand.reportInvalidArguments(error) }
             Output.error("gearadmin: \(error)\n\n\(GearadminOptions.helpText)")
             return 1
         }
@@ -26,8 +27,13 @@ public enum GearadminTool {
         do {
             server = try options.server
         } catch {
+            if options.check.isEnabled { return CheckCommand.reportInvalidArguments(error) }
             Output.error("gearadmin: \(error)\n")
             return 1
+        }
+
+        if options.check.isEnabled {
+            return CheckCommand.run(options.check, server: server)
         }
         if options.commands.isEmpty {
             let shell = AdminShell(server: server, interactive: isatty(0) == 1 && isatty(1) == 1)
