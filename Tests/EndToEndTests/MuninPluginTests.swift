@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+/// The Munin plugin contrib/munin/gearman_, run as each of its links against a known server.
+@Suite(.timeLimit(.minutes(1)))
+struct MuninPluginTests {
+    static let plugin = Paths.packageRoot.appendingPathComponent("contrib/munin/gearman_").path
+
+    /// Runs the plugin through a link named `gearman_<graph>`, as munin-node does.
+    static func run(
+        graph: String, arguments: [String], port: UInt16, directory: TemporaryDirectory
+    ) async throws -> ToolResult {
+        let link = directory.file("gearman_\(graph)").path
+        if !FileManager.default.fileExists(atPath: link) {
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: plugin)
+        }
+        var environment = ChildProcess.defaultEnvironment
+        environment["host"] = "127.0.0.1"
+        environment["port"] = String(port)
+        environment["gearadmin"] = builtGearadmin
+        return try await ToolRunner.run(link, arguments, environment: environment, timeout: .seconds(15))
+    }
+
+    @Test func fetchPrintsValuesPerGraph() async throws {
+        let state = try await KnownStateServer.start()
+        defer { state.stop() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+
+        // Fields follow the byte order of the names. Both a-b and a.b clean to a_b, so a.b gets a_b_2.
+        let expected = [
+            "queued": "_9lives.value 0\na_b.value 0\na_b_2.value 0\nmail_send_2.value 1\nresize.value 3\n",
+            "running": "_9lives.value 0\na_b.value 0\na_b_2.value 0\nmail_send_2.value 0\nresize.value 1\n",
+            "workers": "_9lives.value 0\na_b.value 0\na_b_2.value 0\nmail_send_2.value 0\nresize.value 2\n",
+        ]
+        for (graph, values) in expected.sorted(by: { $0.key < $1.key }) {
+            let result = try await Self.run(graph: graph, arguments: [], port: state.port, directory: directory)
+            #expect(result.termination == .exited(0), "gearman_\(graph): \(result.errorText)")
+            #expect(result.outputText == values, "gearman_\(graph)")
+        }
+    }
+
+    @Test func configDescribesFields() async throws {
+        let state = try await KnownStateServer.start()
+        defer { state.stop() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+
+        let result = try await Self.run(graph: "queued", arguments: ["config"], port: state.port, directory: directory)
+
+        #expect(result.termination == .exited(0), "stderr: \(result.errorText)")
+        #expect(
+            result.outputText
+                == """
+                graph_title Gearman jobs queued
+                graph_vlabel jobs
+                graph_category appserver
+                graph_args --base 1000 -l 0
+                graph_info Jobs waiting for a worker, per function. Server: 127.0.0.1:\(state.port).
+                _9lives.label 9lives
+                _9lives.min 0
+                a_b.label a-b
+                a_b.min 0
+                a_b_2.label a.b
+                a_b_2.min 0
+                mail_send_2.label mail.send-2
+                mail_send_2.min 0
+                resize.label resize
+                resize.min 0
+
+                """)
+
+        let workers = try await Self.run(graph: "workers", arguments: ["config"], port: state.port, directory: directory)
+        #expect(workers.outputText.hasPrefix("graph_title Gearman workers\ngraph_vlabel workers\n"))
+    }
+
+    @Test func autoconfAndSuggest() async throws {
+        let state = try await KnownStateServer.start()
+        defer { state.stop() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+
+        let autoconf = try await Self.run(graph: "", arguments: ["autoconf"], port: state.port, directory: directory)
+        #expect(autoconf.termination == .exited(0))
+        #expect(autoconf.outputText == "yes\n")
+
+        let suggest = try await Self.run(graph: "", arguments: ["suggest"], port: state.port, directory: directory)
+        #expect(suggest.termination == .exited(0))
+        #expect(suggest.outputText == "queued\nrunning\nworkers\n")
+    }
+
+    @Test func serverDownFailsFetch() async throws {
+        let port = try findFreePort()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+
+        let fetch = try await Self.run(graph: "queued", arguments: [], port: port, directory: directory)
+        #expect(fetch.termination == .exited(1))
+        #expect(fetch.outputText == "")
+        #expect(fetch.errorText.contains("gearman_: gearadmin --status failed for 127.0.0.1:\(port)"))
+
+        let autoconf = try await Self.run(graph: "queued", arguments: ["autoconf"], port: port, directory: directory)
+        #expect(autoconf.termination == .exited(0))
+        #expect(autoconf.outputText == "no (gearadmin --status failed for 127.0.0.1:\(port))\n")
+    }
+}
