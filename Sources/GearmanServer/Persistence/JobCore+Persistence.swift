@@ -19,10 +19,24 @@ extension JobCore {
                 function: job.function.name, unique: unique, priority: job.priority, data: Array(job.data),
                 runAt: job.runAt)
             job.storedKey = stored.key
-            committer.enqueue(.add(stored), job: job.number)
+            session.heldOutputs += 1
+            committer.enqueue(
+                .add(stored), job: job.number,
+                acknowledgement: acknowledgement(jobCreated(job), for: session, requiredJob: job.number))
+            return
         }
-        hold(.packet(Packet(magic: .response, type: .jobCreated, arguments: [handle(of: job)[...]])), for: session,
-            requiredJob: job.number)
+        hold(jobCreated(job), for: session, requiredJob: job.number)
+    }
+
+    private func jobCreated(_ job: Job) -> Outbox.Output {
+        .packet(Packet(magic: .response, type: .jobCreated, arguments: [handle(of: job)[...]]))
+    }
+
+    private func acknowledgement(_ output: Outbox.Output, for session: Session, requiredJob: UInt64?)
+        -> StoreCommitter.Acknowledgement
+    {
+        StoreCommitter.Acknowledgement(
+            connectionID: session.connectionID, loopIndex: session.loopIndex, output: output, requiredJob: requiredJob)
     }
 
     /// Queues the removal of a finished or cancelled job from the persistent queue.
@@ -34,9 +48,7 @@ extension JobCore {
 
     private func hold(_ output: Outbox.Output, for session: Session, requiredJob: UInt64?) {
         session.heldOutputs += 1
-        committer?.acknowledge(
-            StoreCommitter.Acknowledgement(
-                connectionID: session.connectionID, loopIndex: session.loopIndex, output: output, requiredJob: requiredJob))
+        committer?.acknowledge(acknowledgement(output, for: session, requiredJob: requiredJob))
     }
 
     /// Moves output for connections that have replies held in the committer behind those

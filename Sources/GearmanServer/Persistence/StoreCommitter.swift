@@ -62,11 +62,16 @@ final class StoreCommitter: Sendable {
         close(wakeFD)
     }
 
-    /// Queues an operation; call with the core lock held so store order is core order.
-    func enqueue(_ operation: StoreOperation, job: UInt64? = nil) {
+    /// Queues an operation, and the reply that waits for it, in one step; call with the core
+    /// lock held so store order is core order.
+    ///
+    /// The two must enter the same batch: a reply taken into a later batch than its `.add`
+    /// could not learn that the add failed, and would acknowledge a job that was not stored.
+    func enqueue(_ operation: StoreOperation, job: UInt64? = nil, acknowledgement: Acknowledgement? = nil) {
         pending.withLock { batch in
             batch.operations.append(operation)
             if case .add = operation { batch.addedJobs.append(job ?? 0) }
+            if let acknowledgement { batch.acknowledgements.append(acknowledgement) }
         }
         signal()
     }
@@ -131,6 +136,11 @@ final class StoreCommitter: Sendable {
         }
     }
 
+    /// Jobs whose `.add` failed in the previous batch. A background submission that coalesced
+    /// onto such a job before the failure was handled has its reply in the next batch, and
+    /// must get QUEUE_ERROR too. Touched only by the committer thread.
+    private let previouslyFailed = Mutex<Set<UInt64>>([])
+
     private func commit(_ batch: Batch) {
         var failedJobs = Set<UInt64>()
         var reason: String? = nil
@@ -154,7 +164,12 @@ final class StoreCommitter: Sendable {
                 }
             }
         }
-        deliver(batch.acknowledgements, failedJobs, reason)
+        let earlier = previouslyFailed.withLock { previous in
+            let earlier = previous
+            previous = failedJobs
+            return earlier
+        }
+        deliver(batch.acknowledgements, failedJobs.union(earlier), reason)
     }
 }
 

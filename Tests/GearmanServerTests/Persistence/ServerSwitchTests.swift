@@ -1,0 +1,135 @@
+import Foundation
+import GearmanKit
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Switches a live queue between the C gearmand and ours, and restarts PostgreSQL under load.
+@Suite("Persistent queue switch and database restart", .serialized)
+struct ServerSwitchTests {
+    static let referenceGearmand = "/usr/sbin/gearmand"
+    static var hasReference: Bool { access(referenceGearmand, X_OK) == 0 }
+
+    @Test("a libsqlite3 queue written by the C gearmand runs on ours", .enabled(if: hasReference))
+    func sqliteSwitch() async throws {
+        let folder = TemporaryFolder()
+        try await switchServers(folder: folder, queue: ["-q", "libsqlite3", "--libsqlite3-db", folder.file("queue.db")])
+    }
+
+    @Test(
+        "a Postgres queue written by the C gearmand runs on ours",
+        .enabled(if: hasReference && PostgresCluster.unavailableReason == nil))
+    func postgresSwitch() async throws {
+        let cluster = try PostgresCluster()
+        let folder = TemporaryFolder()
+        try await switchServers(folder: folder, queue: ["-q", "Postgres", "--libpq-conninfo", cluster.conninfo])
+    }
+
+    /// Queues jobs on the C gearmand, stops it, and drains the same queue with ours.
+    func switchServers(folder: TemporaryFolder, queue: [String]) async throws {
+        let port = try freeLoopbackPort()
+        let reference = try ChildProcess(
+            executable: Self.referenceGearmand,
+            arguments: ["--listen=127.0.0.1", "--port=\(port)", "--log-file=none", "--pid-file=\(folder.file("c.pid"))"] + queue,
+            output: folder.file("c.out"))
+        try Self.waitForPort(port)
+        let function = "switch-\(port)"
+        var expected = Set<String>()
+        let connection = try GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000)
+        for (index, type) in [PacketType.submitJobBackground, .submitJobHighBackground, .submitJobLowBackground].enumerated() {
+            for number in 0..<20 {
+                let data = "job \(index)-\(number)"
+                try connection.send(Packet.request(type, function, "unique-\(index)-\(number)", data))
+                #expect(try connection.receivePacket(timeout: 10_000).type == .jobCreated)
+                expected.insert(data)
+            }
+        }
+        connection.close()
+        reference.stop(signal: SIGTERM)
+        _ = reference.wait(seconds: 10)
+
+        let ours = try CrashRecoveryTests().startServer(folder: folder, queue: queue, log: "ours.log")
+        defer { ours.process.stop() }
+        let ran = try Self.drainData(port: ours.port, function: function)
+        #expect(ran == expected, "missing: \(expected.subtracting(ran).sorted().prefix(5)), unexpected: \(ran.subtracting(expected).sorted().prefix(5))")
+    }
+
+    @Test("a PostgreSQL restart under load loses no acknowledged job", .enabled(if: PostgresCluster.unavailableReason == nil))
+    func postgresRestartUnderLoad() async throws {
+        let cluster = try PostgresCluster()
+        let folder = TemporaryFolder()
+        let queue = ["-q", "Postgres", "--libpq-conninfo", cluster.conninfo, "--libpq-table", "restart_load"]
+        let server = try CrashRecoveryTests().startServer(folder: folder, queue: queue, log: "server.log")
+        defer { server.process.stop() }
+        let function = "restart-load"
+        let record = CrashRecoveryTests.SubmissionRecord()
+        let port = server.port
+        let submitter = Thread.detachedResult {
+            Self.submitUntilCount(port: port, function: function, count: 40_000, record: record)
+        }
+        // Restart once a share of the jobs is acknowledged, so jobs are stored before, during
+        // and after the outage.
+        let deadline = Date().addingTimeInterval(30)
+        while record.acknowledged.withLock({ $0.count < 2_000 }) && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try cluster.restart()
+        _ = await submitter.value
+
+        let ran = try CrashRecoveryTests.drain(port: server.port, function: function)
+        let acked = record.acknowledged.withLock { $0 }
+        #expect(!acked.isEmpty)
+        #expect(acked.subtracting(ran).isEmpty, "\(acked.subtracting(ran).count) acknowledged jobs lost across the restart")
+        print("postgres restart: submitted \(record.submitted.load(ordering: .relaxed)), acknowledged \(acked.count), ran \(ran.count)")
+    }
+
+    /// Submits background jobs one batch at a time, going on after QUEUE_ERROR replies (the
+    /// database may be down for a moment), until `count` were sent.
+    static func submitUntilCount(port: Int, function: String, count: Int, record: CrashRecoveryTests.SubmissionRecord) {
+        guard let connection = try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000) else {
+            return
+        }
+        var next = 0
+        while next < count {
+            let numbers = Array(next..<min(next + 200, count))
+            record.submitted.store(numbers.last! + 1, ordering: .relaxed)
+            do {
+                try connection.send(numbers.map { Packet.request(.submitJobBackground, function, "job-\($0)", String($0)) })
+                for number in numbers {
+                    let reply = try connection.receivePacket(timeout: 60_000)
+                    if reply.type == .jobCreated {
+                        record.acknowledged.withLock { _ = $0.insert(number) }
+                    }
+                }
+            } catch {
+                return
+            }
+            next += numbers.count
+        }
+    }
+
+    static func waitForPort(_ port: Int) throws {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if (try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 200)) != nil { return }
+            usleep(20_000)
+        }
+        throw TestSetupError("no server answered on port \(port)")
+    }
+
+    static func drainData(port: Int, function: String) throws -> Set<String> {
+        let connection = try GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000)
+        try connection.send(Packet.request(.canDo, function))
+        var ran = Set<String>()
+        while true {
+            try connection.send(Packet.request(.grabJobUnique))
+            let reply = try connection.receivePacket(timeout: 20_000)
+            if reply.type == .noJob { return ran }
+            guard reply.type == .jobAssignUnique else { continue }
+            ran.insert(reply.stringArgument(3))
+            try connection.send(Packet(magic: .request, type: .workComplete, arguments: [Array(reply.argument(0)), []]))
+        }
+    }
+}
