@@ -26,7 +26,7 @@ public struct ToolDescription: Sendable {
             name: "gearman", specs: GearmanOptions.specs, functionOptions: ["function"], fileOptions: ["pid-file"],
             choices: [:]),
         ToolDescription(
-            name: "gearadmin", specs: GearadminOptions.specs, functionOptions: ["create-function", "drop-function"],
+            name: "gearadmin", specs: GearadminOptions.specs, functionOptions: ["create-function", "drop-function", "function"],
             fileOptions: [], choices: [:]),
     ]
 
