@@ -84,6 +84,9 @@ final class TmuxSession {
         while child.isRunning && clock.now < deadline { usleep(10_000) }
         child.stop()
         directory.remove()
+        // The server leaves its socket file behind; tmux keeps it in $TMUX_TMPDIR/tmux-UID.
+        let socketFolder = ProcessInfo.processInfo.environment["TMUX_TMPDIR"] ?? "/tmp"
+        unlink("\(socketFolder)/tmux-\(getuid())/\(name)")
     }
 }
 
