@@ -354,9 +354,7 @@ struct GearmanClientOptionTests {
         #expect(pair.ours.termination == .exited(1))
         #expect(pair.reference.termination == .exited(1))
         #expect(pair.ours.outputText == pair.reference.outputText)
-        withKnownIssue("our gearman -P prints 'Job failed' without the function prefix") {
-            #expect(pair.ours.errorText == pair.reference.errorText)
-        }
+        #expect(pair.ours.errorText == pair.reference.errorText)
     }
 
     @Test(arguments: ServerKind.allCases)

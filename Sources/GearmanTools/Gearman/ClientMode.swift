@@ -74,12 +74,12 @@ struct ClientMode {
             let percent = denominator == 0 ? 0 : numerator * 100 / denominator
             Output.write(prefix + Array("\(percent)% Complete\n".utf8), to: 1)
         case .failure:
-            Output.error("Job failed\n")
+            Output.write(prefix + Array("Job failed\n".utf8), to: 2)
             return true
         case .exception(let bytes):
             Output.write(prefix + bytes, to: 2)
             if bytes.last != UInt8(ascii: "\n") && !bytes.isEmpty { Output.error("\n") }
-            Output.error("Job failed\n")
+            Output.write(prefix + Array("Job failed\n".utf8), to: 2)
             return true
         }
         return false
