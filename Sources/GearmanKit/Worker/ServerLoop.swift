@@ -7,21 +7,18 @@ import Synchronization
 /// GRAB in one write. Only the job handlers run as tasks, so a job costs one hand-off to the
 /// task pool rather than one per packet. A lost connection is reconnected with back-off.
 final class ServerLoop: Sendable {
-    /// Where the worker stands in the protocol on this connection.
-    enum Phase: Sendable {
-        /// Not asking for work: no free slot, stopping, or not connected.
-        case idle
-        /// GRAB_JOB_UNIQ sent, waiting for JOB_ASSIGN_UNIQ or NO_JOB.
-        case grabbing
-        /// PRE_SLEEP sent, waiting for NOOP.
-        case sleeping
-    }
-
     private struct State {
         var channel: PacketChannel?
-        var phase = Phase.idle
+        /// Whether a GRAB_JOB_UNIQ is waiting for its reply; at most one is sent at a time, so
+        /// every NO_JOB or JOB_ASSIGN_UNIQ answers the one GRAB the loop knows of.
+        var isGrabbing = false
+        /// Whether PRE_SLEEP was sent and no NOOP has arrived since.
+        var isSleeping = false
         var reconnectDelay: Int
         var isClosed = false
+
+        /// Neither waiting for a GRAB reply nor asleep: free to ask for a job.
+        var isIdle: Bool { !isGrabbing && !isSleeping }
     }
 
     let server: ServerAddress
@@ -58,9 +55,9 @@ final class ServerLoop: Sendable {
     func grabIfPossible() {
         guard let worker = worker.value, !worker.isStopping else { return }
         let channel = state.withLock { state -> PacketChannel? in
-            guard state.phase == .idle, let channel = state.channel, !state.isClosed else { return nil }
+            guard state.isIdle, let channel = state.channel, !state.isClosed else { return nil }
             guard worker.tryAcquireSlot() else { return nil }
-            state.phase = .grabbing
+            state.isGrabbing = true
             return channel
         }
         guard let channel else { return }
@@ -83,8 +80,8 @@ final class ServerLoop: Sendable {
         }
         let grabNext = state.withLock { state -> Bool in
             // This job's slot passes straight to the next GRAB on the same connection.
-            guard state.phase == .idle, !worker.isStopping else { return false }
-            state.phase = .grabbing
+            guard state.isIdle, !worker.isStopping else { return false }
+            state.isGrabbing = true
             return true
         }
         if grabNext {
@@ -99,7 +96,6 @@ final class ServerLoop: Sendable {
     func close() {
         let channel = state.withLock { state -> PacketChannel? in
             state.isClosed = true
-            state.phase = .idle
             return state.channel
         }
         channel?.close()
@@ -112,7 +108,7 @@ final class ServerLoop: Sendable {
         switch packet.type {
         case .jobAssignUnique, .jobAssign:
             let channel = state.withLock { state -> PacketChannel? in
-                state.phase = .idle
+                state.isGrabbing = false
                 return state.channel
             }
             guard let channel else { return }
@@ -126,19 +122,15 @@ final class ServerLoop: Sendable {
             grabIfPossible()
         case .noJob:
             let channel = state.withLock { state -> PacketChannel? in
-                guard state.phase == .grabbing else { return nil }
-                state.phase = .sleeping
+                state.isGrabbing = false
+                state.isSleeping = true
                 return state.channel
             }
             worker.releaseSlot(notify: false)
             try? channel?.send(Packet.request(.preSleep))
         case .noop:
-            let wake = state.withLock { state -> Bool in
-                guard state.phase == .sleeping else { return false }
-                state.phase = .idle
-                return true
-            }
-            if wake { grabIfPossible() }
+            state.withLock { $0.isSleeping = false }
+            grabIfPossible()
         default:
             break  // ERROR for a result of a job the server took back; nothing to do.
         }
@@ -146,8 +138,9 @@ final class ServerLoop: Sendable {
 
     private func connectionLost() {
         let (wasGrabbing, closedForGood, delay) = state.withLock { state -> (Bool, Bool, Int) in
-            let grabbing = state.phase == .grabbing
-            state.phase = .idle
+            let grabbing = state.isGrabbing
+            state.isGrabbing = false
+            state.isSleeping = false
             state.channel = nil
             let delay = state.reconnectDelay
             state.reconnectDelay = min(delay * 2, 30_000)
