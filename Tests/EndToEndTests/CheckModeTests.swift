@@ -173,7 +173,7 @@ struct CheckModeTests {
     }
 
     @Test func serverDownIsCritical() async throws {
-        let port = try findFreePort()
+        let port = try refusedPort()
 
         let result = try await runGearadmin(["-h", "127.0.0.1", "-p", String(port), "--check"])
 

@@ -90,7 +90,7 @@ struct MuninPluginTests {
     }
 
     @Test func serverDownFailsFetch() async throws {
-        let port = try findFreePort()
+        let port = try refusedPort()
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
 

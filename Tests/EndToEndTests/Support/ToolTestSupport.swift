@@ -219,7 +219,27 @@ func maskingHandles(_ text: String) -> String {
     text.replacing(/Task created: [^\n]*/, with: "Task created: <handle>")
 }
 
-/// Returns a port of 127.0.0.1 with nothing listening: bound to learn a free number, then closed.
+/// Returns a port of 127.0.0.1 that refuses connections for the rest of the test run.
+///
+/// The port is bound but never listened on, and the socket stays open, so no server started
+/// by a concurrent test can take the number (a closed port could be reused at once).
 func refusedPort() throws -> UInt16 {
-    try findFreePort()
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw ServerStartError(description: "socket failed: errno \(errno)") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+            bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
+        }
+    }
+    guard bound else {
+        close(fd)
+        throw ServerStartError(description: "bind to 127.0.0.1:0 failed: errno \(errno)")
+    }
+    // Deliberately left open: the descriptor reserves the port until the test process exits.
+    return UInt16(bigEndian: address.sin_port)
 }
