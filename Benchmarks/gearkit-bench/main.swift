@@ -30,7 +30,10 @@ func parseSettings() -> Settings {
     var settings = Settings()
     var arguments = Array(CommandLine.arguments.dropFirst())
     guard let mode = arguments.first, ["bg", "fg", "fgpipe"].contains(mode) else {
-        FileHandle.standardError.write(Data("usage: gearkit-bench bg|fg|fgpipe --port P [--jobs N --clients C --workers W --size B --batch K]\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "usage: gearkit-bench bg|fg|fgpipe --port P [--jobs N --clients C --workers W --size B --batch K]\n"
+                    .utf8))
         exit(2)
     }
     settings.mode = mode
@@ -107,7 +110,6 @@ func runBenchmark(_ settings: Settings) async throws {
     let payload = [UInt8](repeating: UInt8(ascii: "x"), count: settings.size)
     let completed = Counter()
 
-
     switch settings.mode {
     case "bg":
         let clients = try (0..<settings.clients).map { _ in try GearmanClient(servers: settings.server) }
@@ -122,7 +124,8 @@ func runBenchmark(_ settings: Settings) async throws {
                         var requests: [JobRequest] = []
                         for offset in 0..<size {
                             let unique = "c\(index)-\(sent + offset)"
-                            requests.append(JobRequest(function: function, workload: payload, unique: unique, background: true))
+                            requests.append(
+                                JobRequest(function: function, workload: payload, unique: unique, background: true))
                         }
                         _ = try await client.submitBackground(requests)
                         sent += size
@@ -160,7 +163,8 @@ func runBenchmark(_ settings: Settings) async throws {
                         own.reserveCapacity(count)
                         for number in 0..<count {
                             let begin = now()
-                            let result = try await client.run(function, workload: payload, unique: "c\(index)-\(number)")
+                            let result = try await client.run(
+                                function, workload: payload, unique: "c\(index)-\(number)")
                             own.append(now() - begin)
                             precondition(result.count == settings.size, "echo mismatch")
                         }
@@ -173,7 +177,8 @@ func runBenchmark(_ settings: Settings) async throws {
                             try await withThrowingTaskGroup(of: Void.self) { batch in
                                 for offset in 0..<size {
                                     batch.addTask {
-                                        _ = try await client.run(function, workload: payload, unique: "c\(index)-\(base + offset)")
+                                        _ = try await client.run(
+                                            function, workload: payload, unique: "c\(index)-\(base + offset)")
                                     }
                                 }
                                 try await batch.waitForAll()
@@ -188,9 +193,11 @@ func runBenchmark(_ settings: Settings) async throws {
         let elapsed = now() - start
         for worker in workers { worker.stop(graceful: false) }
         var fields: [(String, String)] = [
-            ("mode", "\"\(settings.mode)\""), ("library", "\"GearmanKit\""), ("ok", "true"), ("jobs", "\(settings.jobs)"),
+            ("mode", "\"\(settings.mode)\""), ("library", "\"GearmanKit\""), ("ok", "true"),
+            ("jobs", "\(settings.jobs)"),
             ("clients", "\(settings.clients)"), ("workers", "\(settings.workers)"), ("size", "\(settings.size)"),
-            ("elapsed_s", String(format: "%.4f", elapsed)), ("rate", String(format: "%.1f", Double(settings.jobs) / elapsed)),
+            ("elapsed_s", String(format: "%.4f", elapsed)),
+            ("rate", String(format: "%.1f", Double(settings.jobs) / elapsed)),
         ]
         if settings.mode == "fg" {
             let sorted = latencies.values.withLock { $0 }.sorted()

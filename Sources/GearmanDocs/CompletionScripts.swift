@@ -38,11 +38,13 @@ public enum CompletionScripts {
         for spec in tool.visibleSpecs where spec.takesValue {
             let patterns = ([spec.short.map { "-\($0)" }, "--\(spec.long)"].compactMap { $0 }).joined(separator: "|")
             if tool.functionOptions.contains(spec.long) {
-                cases += "        \(patterns)) COMPREPLY=($(compgen -W \"$(_gearmankit_functions)\" -- \"$cur\")); return ;;\n"
+                cases +=
+                    "        \(patterns)) COMPREPLY=($(compgen -W \"$(_gearmankit_functions)\" -- \"$cur\")); return ;;\n"
             } else if tool.fileOptions.contains(spec.long) {
                 cases += "        \(patterns)) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
             } else if let choices = tool.choices[spec.long] {
-                cases += "        \(patterns)) COMPREPLY=($(compgen -W \"\(choices.joined(separator: " "))\" -- \"$cur\")); return ;;\n"
+                cases +=
+                    "        \(patterns)) COMPREPLY=($(compgen -W \"\(choices.joined(separator: " "))\" -- \"$cur\")); return ;;\n"
             } else {
                 cases += "        \(patterns)) return ;;\n"
             }
@@ -75,8 +77,10 @@ public enum CompletionScripts {
     static func zsh(_ tool: ToolDescription) -> String {
         var arguments = ""
         for spec in tool.visibleSpecs {
-            let help = spec.help.replacingAll("'", with: "'\\''").replacingAll("[", with: "\\[").replacingAll("]", with: "\\]")
-                .replacingAll(":", with: "\\:")
+            let help = spec.help.replacingAll("'", with: "'\\''").replacingAll("[", with: "\\[").replacingAll(
+                "]", with: "\\]"
+            )
+            .replacingAll(":", with: "\\:")
             var action = ""
             if case .required(let placeholder) = spec.argument {
                 if tool.functionOptions.contains(spec.long) {
@@ -91,7 +95,8 @@ public enum CompletionScripts {
             }
             let repeatable = ["function", "listen"].contains(spec.long) ? "*" : ""
             if let short = spec.short {
-                arguments += "    '\(repeatable)(-\(short) --\(spec.long))'{-\(short),--\(spec.long)}'[\(help)]\(action)' \\\n"
+                arguments +=
+                    "    '\(repeatable)(-\(short) --\(spec.long))'{-\(short),--\(spec.long)}'[\(help)]\(action)' \\\n"
             } else {
                 arguments += "    '\(repeatable)--\(spec.long)[\(help)]\(action)' \\\n"
             }

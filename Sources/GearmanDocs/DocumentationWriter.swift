@@ -20,7 +20,8 @@ public enum DocumentationWriter {
         var files: [(String, String)] = []
         for tool in ToolDescription.all {
             for shell in CompletionScripts.shells {
-                files.append((completionPath(shell: shell, tool: tool.name), CompletionScripts.script(shell: shell, tool: tool)))
+                files.append(
+                    (completionPath(shell: shell, tool: tool.name), CompletionScripts.script(shell: shell, tool: tool)))
             }
             let manPath = manPagePath(tool.name)
             if let page = readFile(manPath) {

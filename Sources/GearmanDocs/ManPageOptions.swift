@@ -5,7 +5,8 @@ import GearmanKit
 /// A man page keeps its prose by hand and marks the generated block with the two marker lines;
 /// `replacingOptions(in:)` swaps in a freshly generated block.
 public enum ManPageOptions {
-    public static let beginMarker = ".\\\" BEGIN GENERATED OPTIONS: edit the option declarations, then run swift run gearmankit-docs"
+    public static let beginMarker =
+        ".\\\" BEGIN GENERATED OPTIONS: edit the option declarations, then run swift run gearmankit-docs"
     public static let endMarker = ".\\\" END GENERATED OPTIONS"
 
     /// Returns the roff text for every visible option, grouped by help section.

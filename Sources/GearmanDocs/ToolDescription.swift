@@ -1,7 +1,7 @@
-import GearmanTools
 import GearadminTools
 import GearmanKit
 import GearmanServer
+import GearmanTools
 
 /// One program's option declarations with what the generated completions need to know.
 public struct ToolDescription: Sendable {
@@ -26,7 +26,8 @@ public struct ToolDescription: Sendable {
             name: "gearman", specs: GearmanOptions.specs, functionOptions: ["function"], fileOptions: ["pid-file"],
             choices: [:]),
         ToolDescription(
-            name: "gearadmin", specs: GearadminOptions.specs, functionOptions: ["create-function", "drop-function", "function"],
+            name: "gearadmin", specs: GearadminOptions.specs,
+            functionOptions: ["create-function", "drop-function", "function"],
             fileOptions: [], choices: [:]),
     ]
 

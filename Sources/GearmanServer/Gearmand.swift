@@ -103,7 +103,8 @@ public enum Gearmand {
                 // The default path is often not writable for a normal user; the terminal still works.
                 let logger = try Logger(level: options.logLevel, destination: .standardError)
                 let reason = error.description
-                logger.warning("cannot open \(path) (\(reason)); logging to stderr instead, choose a file with --log-file")
+                logger.warning(
+                    "cannot open \(path) (\(reason)); logging to stderr instead, choose a file with --log-file")
                 return logger
             }
         }

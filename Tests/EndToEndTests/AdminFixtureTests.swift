@@ -149,8 +149,11 @@ enum AdminScenario {
         let outputName = "\(step.name).txt"
         let actualOutput = try #require(recording.files[outputName], "\(outputName) was not written")
         let output = normalisedOutput(step, bytes: actualOutput, recording: recording, expected: false)
-        let expectedOutput = normalisedOutput(step, bytes: try fixture(outputName), recording: recording, expected: true)
-        #expect(output == expectedOutput, "\(outputName): stdout of gearadmin \(step.option)", sourceLocation: sourceLocation)
+        let expectedOutput = normalisedOutput(
+            step, bytes: try fixture(outputName), recording: recording, expected: true)
+        #expect(
+            output == expectedOutput, "\(outputName): stdout of gearadmin \(step.option)",
+            sourceLocation: sourceLocation)
 
         for suffix in ["stderr", "exit"] {
             let name = "\(step.name).\(suffix)"

@@ -210,7 +210,9 @@ import Testing
         let result = CheckEvaluation().evaluate([])
         #expect(result.status == .ok)
         #expect(
-            result.line == "GEARMAN OK: 0 functions, 0 queued, 0 running, 0 workers | 'queued'=0;;;0; 'running'=0;;;0; 'workers'=0;;;0;")
+            result.line
+                == "GEARMAN OK: 0 functions, 0 queued, 0 running, 0 workers | 'queued'=0;;;0; 'running'=0;;;0; 'workers'=0;;;0;"
+        )
     }
 
     @Test func performanceValueFormat() throws {
@@ -223,9 +225,12 @@ import Testing
 
     @Test func pipeInTextIsReplaced() throws {
         let status = [FunctionStatus(name: "a|b", total: 1, running: 0, workers: 0)]
-        let result = try CheckEvaluation(thresholds: CheckThresholds(workersWarning: Self.minimum("1"))).evaluate(status)
+        let result = try CheckEvaluation(thresholds: CheckThresholds(workersWarning: Self.minimum("1"))).evaluate(
+            status)
         let parts = result.line.split(separator: "|", maxSplits: 1)
-        #expect(parts.first == "GEARMAN WARNING: a_b 0 workers (warning below 1); 1 function, 1 queued, 0 running, 0 workers ")
+        #expect(
+            parts.first
+                == "GEARMAN WARNING: a_b 0 workers (warning below 1); 1 function, 1 queued, 0 running, 0 workers ")
         // The performance data keeps the name, because only the first `|` separates.
         #expect(result.line.contains("'a|b_queued'=1;;;0;"))
     }
@@ -238,10 +243,11 @@ import Testing
 
     @Test func statusLinesParseFromTheEnd() throws {
         let parsed = try CheckEvaluation.parseStatus(["with\ttab\t3\t1\t2", "plain\t0\t0\t0"]).get()
-        #expect(parsed == [
-            FunctionStatus(name: "with\ttab", total: 3, running: 1, workers: 2),
-            FunctionStatus(name: "plain", total: 0, running: 0, workers: 0),
-        ])
+        #expect(
+            parsed == [
+                FunctionStatus(name: "with\ttab", total: 3, running: 1, workers: 2),
+                FunctionStatus(name: "plain", total: 0, running: 0, workers: 0),
+            ])
     }
 
     @Test func invalidStatusLineIsCritical() throws {

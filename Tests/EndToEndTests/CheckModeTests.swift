@@ -187,7 +187,9 @@ struct CheckModeTests {
         let clock = ContinuousClock()
         let started = clock.now
 
-        let result = try await runGearadmin(["-h", "127.0.0.1", "-p", String(listener.port), "--check", "--timeout", "1"])
+        let result = try await runGearadmin([
+            "-h", "127.0.0.1", "-p", String(listener.port), "--check", "--timeout", "1",
+        ])
 
         let elapsed = started.duration(to: clock.now)
         #expect(result.termination == .exited(2), "stdout: \(result.outputText)")

@@ -5,7 +5,8 @@ import Testing
 /// against our gearmand and against the C gearmand. Output must be equal except where
 /// man/gearadmin.1 lists a deliberate difference; those tests check both sides of it.
 @Suite(
-    .enabled(if: Paths.hasGearmanTools && ReferenceServer.isInstalled, "the C gearman tools or gearmand are not installed"),
+    .enabled(
+        if: Paths.hasGearmanTools && ReferenceServer.isInstalled, "the C gearman tools or gearmand are not installed"),
     .timeLimit(.minutes(2)))
 struct GearadminOptionTests {
     /// Starts a server with an idle worker, three queued background jobs with unique keys and
@@ -30,8 +31,10 @@ struct GearadminOptionTests {
 
     @Test(
         arguments: ServerKind.allCases,
-        ["--status", "--show-jobs", "--show-unique-jobs", "--priority-status", "--getpid", "--server-version",
-            "--server-verbose"])
+        [
+            "--status", "--show-jobs", "--show-unique-jobs", "--priority-status", "--getpid", "--server-version",
+            "--server-verbose",
+        ])
     func queryOptionMatches(_ kind: ServerKind, option: String) async throws {
         let server = try await Self.startPopulatedServer(kind)
         defer { server.stop() }
@@ -56,7 +59,8 @@ struct GearadminOptionTests {
         let pair = try await server.runBothGearadmin(["--workers"])
 
         func withoutDescriptors(_ text: String) -> [String] {
-            text.split(separator: "\n").map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) ?? "" }.sorted()
+            text.split(separator: "\n").map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) ?? "" }
+                .sorted()
         }
         #expect(pair.ours.termination == .exited(0))
         #expect(pair.reference.termination == .exited(0))
@@ -239,7 +243,8 @@ struct GearadminOptionTests {
         defer { server.stop() }
 
         let result = try await server.runGearadmin(
-            .ours, [], input: Array("create function piped\nmaxqueue piped 5\ndrop function piped\nquit\ngetpid\n".utf8))
+            .ours, [], input: Array("create function piped\nmaxqueue piped 5\ndrop function piped\nquit\ngetpid\n".utf8)
+        )
 
         #expect(result.termination == .exited(0), "stderr: \(result.errorText)")
         #expect(result.outputText == "OK\nOK\nOK\n", "quit should end the script before getpid")

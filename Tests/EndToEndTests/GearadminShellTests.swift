@@ -161,7 +161,9 @@ struct GearadminShellTests {
         try await first.send("Enter")
         #expect(try await first.waitForScreen { $0.contains("\n\(server.pid)\n") }, "screen:\n\(first.lastScreen)")
         try await first.send("Up")
-        let recalled = try await first.waitForScreen { $0.hasSuffix("\(prompt)getpid\n") || $0.contains("\(prompt)getpid\n\n") }
+        let recalled = try await first.waitForScreen {
+            $0.hasSuffix("\(prompt)getpid\n") || $0.contains("\(prompt)getpid\n\n")
+        }
         #expect(recalled, "screen:\n\(first.lastScreen)")
         try await first.send("C-u")
         try await first.type("quit")
@@ -190,9 +192,10 @@ struct GearadminShellTests {
 
         let listed = try await session.waitForScreen { $0.contains("connect HOST[:PORT]") }
         #expect(listed, "screen:\n\(session.lastScreen)")
-        for command in ["status", "prioritystatus", "workers", "show jobs", "show unique jobs", "maxqueue", "cancel job",
-            "create function", "drop function", "getpid", "verbose", "version", "watch status [SECONDS]"]
-        {
+        for command in [
+            "status", "prioritystatus", "workers", "show jobs", "show unique jobs", "maxqueue", "cancel job",
+            "create function", "drop function", "getpid", "verbose", "version", "watch status [SECONDS]",
+        ] {
             #expect(session.lastScreen.contains("  \(command)"), "help lacks \(command)")
         }
     }
@@ -252,7 +255,9 @@ struct GearadminShellTests {
         try await session.type("getpid")
         try await session.send("Enter")
 
-        let answered = try await session.waitForScreen { $0.contains("127.0.0.1:\(second.port)> getpid\n\(second.pid)") }
+        let answered = try await session.waitForScreen {
+            $0.contains("127.0.0.1:\(second.port)> getpid\n\(second.pid)")
+        }
         #expect(answered, "screen:\n\(session.lastScreen)")
     }
 }
@@ -305,7 +310,8 @@ struct CompletionScriptTests {
     @Test(arguments: ["gearman", "gearadmin", "gearmand"])
     func zshAcceptsScript(_ tool: String) async throws {
         try #require(Paths.isExecutable("/usr/bin/zsh"), "zsh is not installed")
-        let result = try await ToolRunner.run("/usr/bin/zsh", ["-n", Self.completions.appendingPathComponent("zsh/_\(tool)").path])
+        let result = try await ToolRunner.run(
+            "/usr/bin/zsh", ["-n", Self.completions.appendingPathComponent("zsh/_\(tool)").path])
         #expect(result.termination == .exited(0), "zsh -n: \(result.errorText)")
     }
 

@@ -5,7 +5,8 @@ import Testing
 /// against our gearmand and against the C gearmand. The results must be equal except where
 /// man/gearman.1 lists a deliberate difference; those tests check both sides of it.
 @Suite(
-    .enabled(if: Paths.hasGearmanTools && ReferenceServer.isInstalled, "the C gearman tools or gearmand are not installed"),
+    .enabled(
+        if: Paths.hasGearmanTools && ReferenceServer.isInstalled, "the C gearman tools or gearmand are not installed"),
     .timeLimit(.minutes(2)))
 struct GearmanClientOptionTests {
     @Test(arguments: ServerKind.allCases)
@@ -27,7 +28,8 @@ struct GearmanClientOptionTests {
         try await server.startWorker(.reference, functions: ["bytes"], command: ["wc", "-c"], name: "worker")
 
         // Standard input is ignored when there are arguments.
-        let pair = try await server.runBothGearman(["-f", "bytes", "one", "three", "seven!"], input: Array("ignored".utf8))
+        let pair = try await server.runBothGearman(
+            ["-f", "bytes", "one", "three", "seven!"], input: Array("ignored".utf8))
 
         expectSameResults(pair, "gearman -f bytes one three seven!")
         #expect(pair.ours.outputText == "3\n5\n6\n")
@@ -244,7 +246,9 @@ struct GearmanClientOptionTests {
         // waited for.
         try server.start(
             Paths.gearmanTool,
-            server.address + ["-w", "-c", "1", "-f", "once", "--", "sh", "-c", "echo ran >> '\(runs.path)'; echo result"],
+            server.address + [
+                "-w", "-c", "1", "-f", "once", "--", "sh", "-c", "echo ran >> '\(runs.path)'; echo result",
+            ],
             name: "worker")
         #expect(try await ours.waitForExit(timeout: .seconds(10)) == .exited(0))
         #expect(try await reference.waitForExit(timeout: .seconds(10)) == .exited(0))

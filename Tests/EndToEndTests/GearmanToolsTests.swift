@@ -18,7 +18,8 @@ struct GearmanToolsTests {
         let registered = try await server.waitForWorker(of: function)
         if !registered {
             worker.stop()
-            Issue.record("gearman -w -f \(function) did not register within 10 s; stderr: \(worker.standardErrorText())")
+            Issue.record(
+                "gearman -w -f \(function) did not register within 10 s; stderr: \(worker.standardErrorText())")
         }
         return worker
     }
@@ -50,7 +51,8 @@ struct GearmanToolsTests {
         let listing = try await ToolRunner.run("/usr/bin/ls", ["/"])
         try #require(listing.termination == .exited(0), "ls / failed: \(listing.errorText)")
         let expected = try await ToolRunner.run("/usr/bin/grep", ["lib"], input: listing.standardOutput)
-        try #require(!expected.standardOutput.isEmpty, "ls / has no entry containing 'lib', so the test would prove nothing")
+        try #require(
+            !expected.standardOutput.isEmpty, "ls / has no entry containing 'lib', so the test would prove nothing")
 
         let server = try await ServerProcess.start()
         defer { server.stop() }
@@ -72,7 +74,8 @@ struct GearmanToolsTests {
         let large = server.directory.file("large.jpg")
         // A plasma fractal compresses badly, so 3000x2250 at quality 95 is several megabytes.
         let generated = try await ToolRunner.run(
-            Paths.convertTool, ["-size", "3000x2250", "plasma:fractal", "-quality", "95", large.path], timeout: .seconds(60))
+            Paths.convertTool, ["-size", "3000x2250", "plasma:fractal", "-quality", "95", large.path],
+            timeout: .seconds(60))
         try #require(generated.termination == .exited(0), "convert failed: \(generated.errorText)")
         let image = try Array(Data(contentsOf: large))
         try #require(image.count > 2_000_000, "large.jpg is only \(image.count) bytes")

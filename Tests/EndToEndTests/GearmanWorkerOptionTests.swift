@@ -4,7 +4,8 @@ import Testing
 /// Worker mode of our `gearman` next to the C `gearman -w` 1.1.20, each fed the same job by
 /// the C client, against our gearmand and against the C gearmand.
 @Suite(
-    .enabled(if: Paths.hasGearmanTools && ReferenceServer.isInstalled, "the C gearman tools or gearmand are not installed"),
+    .enabled(
+        if: Paths.hasGearmanTools && ReferenceServer.isInstalled, "the C gearman tools or gearmand are not installed"),
     .timeLimit(.minutes(3)))
 struct GearmanWorkerOptionTests {
     /// Starts a worker of `tool` with `options` and `command`, runs one job of `input` through
@@ -27,7 +28,8 @@ struct GearmanWorkerOptionTests {
         let workload: [UInt8] = Array("hello".utf8) + [0, 255, 10] + Array("bin".utf8)
 
         for tool in ToolKind.allCases {
-            let (client, worker) = try await Self.runJob(on: server, worker: tool, options: ["-c", "1"], input: workload)
+            let (client, worker) = try await Self.runJob(
+                on: server, worker: tool, options: ["-c", "1"], input: workload)
 
             #expect(client.termination == .exited(0), "\(tool): \(client.errorText)")
             #expect(client.standardOutput == [], "\(tool) should return an empty result")
@@ -81,7 +83,8 @@ struct GearmanWorkerOptionTests {
         let command = ["printf", "l1\\nl2\\nl3"]
 
         let ours = try await Self.runJob(on: server, worker: .ours, options: ["-n"], command: command, input: [])
-        let reference = try await Self.runJob(on: server, worker: .reference, options: ["-n"], command: command, input: [])
+        let reference = try await Self.runJob(
+            on: server, worker: .reference, options: ["-n"], command: command, input: [])
 
         #expect(ours.client.termination == .exited(0))
         #expect(ours.client.outputText == "l1\nl2\nl3")
@@ -98,7 +101,8 @@ struct GearmanWorkerOptionTests {
         let command = ["printf", "l1\\nl2\\nl3"]
 
         let ours = try await Self.runJob(on: server, worker: .ours, options: ["-N"], command: command, input: [])
-        let reference = try await Self.runJob(on: server, worker: .reference, options: ["-N"], command: command, input: [])
+        let reference = try await Self.runJob(
+            on: server, worker: .reference, options: ["-N"], command: command, input: [])
 
         #expect(ours.client.outputText == "l1l2l3")
         #expect(reference.client.outputText == "l1l1\nl2l1\nl2\nl")

@@ -70,7 +70,8 @@ struct MuninPluginTests {
 
                 """)
 
-        let workers = try await Self.run(graph: "workers", arguments: ["config"], port: state.port, directory: directory)
+        let workers = try await Self.run(
+            graph: "workers", arguments: ["config"], port: state.port, directory: directory)
         #expect(workers.outputText.hasPrefix("graph_title Gearman workers\ngraph_vlabel workers\n"))
     }
 

@@ -160,7 +160,8 @@ struct FrameParserLeniencyTests {
         wire += Array("H:x:1".utf8)
         var parser = FrameParser()
         let frames = try parser.parse(wire)
-        #expect(frames == [.packet(Packet(magic: .request, type: .workComplete, arguments: [Array("H:x:1".utf8), []]))])
+        #expect(
+            frames == [.packet(Packet(magic: .request, type: .workComplete, arguments: [Array("H:x:1".utf8), []]))])
     }
 
     @Test("a handle with a stray trailing NUL is cut at the NUL")

@@ -95,7 +95,8 @@ final class CoreHarness {
     ) -> String {
         let replies = send(session, type, function, unique, data)
         guard let created = replies.first(where: { $0.type == .jobCreated }) else {
-            return replies.first.map { "\($0.type.protocolName) \($0.stringArgument(0)) \($0.stringArgument(1))" } ?? "none"
+            return replies.first.map { "\($0.type.protocolName) \($0.stringArgument(0)) \($0.stringArgument(1))" }
+                ?? "none"
         }
         return created.stringArgument(0)
     }

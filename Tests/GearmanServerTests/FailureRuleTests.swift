@@ -199,15 +199,19 @@ struct FailureRuleTests {
         let unique = harness.send(client, .getStatusUnique, "s")
         #expect(unique.first?.arguments.map { String(decoding: $0, as: UTF8.self) } == ["s", "1", "1", "3", "10", "1"])
         let unknown = harness.send(client, .getStatus, "H:test:999")
-        #expect(unknown.first?.arguments.map { String(decoding: $0, as: UTF8.self) } == ["H:test:999", "0", "0", "0", "0"])
+        #expect(
+            unknown.first?.arguments.map { String(decoding: $0, as: UTF8.self) } == ["H:test:999", "0", "0", "0", "0"])
     }
 
     @Test("results for a job the worker does not hold get JOB_NOT_FOUND")
     func resultsForUnknownJob() {
         let harness = CoreHarness()
         let worker = harness.connect()
-        #expect(harness.send(worker, .workData, "H:test:7", "x").first?.stringArgument(1) == "Job does not exist on server")
-        #expect(harness.send(worker, .workFail, "H:test:7").first?.stringArgument(1) == "Job given in work result not found")
+        #expect(
+            harness.send(worker, .workData, "H:test:7", "x").first?.stringArgument(1) == "Job does not exist on server")
+        #expect(
+            harness.send(worker, .workFail, "H:test:7").first?.stringArgument(1) == "Job given in work result not found"
+        )
     }
 
     @Test("GRAB_JOB_ALL returns the reducer of a reduce job")
@@ -220,10 +224,15 @@ struct FailureRuleTests {
         harness.send(worker, .canDo, "map")
         let assign = harness.send(worker, .grabJobAll)
         #expect(assign.first?.type == .jobAssignAll)
-        #expect(assign.first?.arguments.map { String(decoding: $0, as: UTF8.self) }.dropFirst() == ["map", "u", "reduce", "payload"])
+        #expect(
+            assign.first?.arguments.map { String(decoding: $0, as: UTF8.self) }.dropFirst() == [
+                "map", "u", "reduce", "payload",
+            ])
     }
 
-    @Test("types the server does not accept get INVALID_COMMAND", arguments: [PacketType.unused, .allYours, .submitJobScheduled])
+    @Test(
+        "types the server does not accept get INVALID_COMMAND",
+        arguments: [PacketType.unused, .allYours, .submitJobScheduled])
     func rejectedTypes(type: PacketType) {
         let harness = CoreHarness()
         let client = harness.connect()

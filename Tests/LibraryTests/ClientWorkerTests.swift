@@ -9,9 +9,12 @@ struct ClientWorkerTests {
     func runReverse() async throws {
         let server = try EmbeddedServer()
         defer { server.stop() }
-        try await withWorker(servers: server.address, register: { worker in
-            worker.register("reverse") { job in Array(job.workload.reversed()) }
-        }) {
+        try await withWorker(
+            servers: server.address,
+            register: { worker in
+                worker.register("reverse") { job in Array(job.workload.reversed()) }
+            }
+        ) {
             let client = try GearmanClient(servers: server.address)
             let result = try await client.run("reverse", workload: Array("Hello World!".utf8))
             #expect(String(decoding: result, as: UTF8.self) == "!dlroW olleH")
@@ -22,14 +25,17 @@ struct ClientWorkerTests {
     func eventStream() async throws {
         let server = try EmbeddedServer()
         defer { server.stop() }
-        try await withWorker(servers: server.address, register: { worker in
-            worker.register("steps") { job in
-                try job.sendStatus(1, of: 2)
-                try job.sendData(Array("partial".utf8))
-                try job.sendWarning(Array("careful".utf8))
-                return Array("done".utf8)
+        try await withWorker(
+            servers: server.address,
+            register: { worker in
+                worker.register("steps") { job in
+                    try job.sendStatus(1, of: 2)
+                    try job.sendData(Array("partial".utf8))
+                    try job.sendWarning(Array("careful".utf8))
+                    return Array("done".utf8)
+                }
             }
-        }) {
+        ) {
             let client = try GearmanClient(servers: server.address)
             var events: [JobEvent] = []
             for try await event in client.events(for: JobRequest(function: "steps", workload: [])) {
@@ -40,10 +46,12 @@ struct ClientWorkerTests {
                 Issue.record("first event was \(String(describing: events.first))")
                 return
             }
-            #expect(Array(events.dropFirst()) == [
-                .status(numerator: 1, denominator: 2), .data(Array("partial".utf8)), .warning(Array("careful".utf8)),
-                .complete(Array("done".utf8)),
-            ])
+            #expect(
+                Array(events.dropFirst()) == [
+                    .status(numerator: 1, denominator: 2), .data(Array("partial".utf8)),
+                    .warning(Array("careful".utf8)),
+                    .complete(Array("done".utf8)),
+                ])
         }
     }
 
@@ -52,10 +60,13 @@ struct ClientWorkerTests {
         struct Broken: Error, CustomStringConvertible { var description: String { "broken input" } }
         let server = try EmbeddedServer()
         defer { server.stop() }
-        try await withWorker(servers: server.address, register: { worker in
-            worker.register("fail") { _ in throw WorkFailure() }
-            worker.register("explode") { _ in throw Broken() }
-        }) {
+        try await withWorker(
+            servers: server.address,
+            register: { worker in
+                worker.register("fail") { _ in throw WorkFailure() }
+                worker.register("explode") { _ in throw Broken() }
+            }
+        ) {
             let client = try GearmanClient(servers: server.address)
             await #expect(throws: JobFailure.self) { _ = try await client.run("fail", workload: []) }
             do {
@@ -73,9 +84,12 @@ struct ClientWorkerTests {
         defer { server.stop() }
         var options = GearmanWorker.Options()
         options.maximumConcurrentJobs = 4
-        try await withWorker(servers: server.address, options: options, register: { worker in
-            worker.register("double") { job in job.workload + job.workload }
-        }) {
+        try await withWorker(
+            servers: server.address, options: options,
+            register: { worker in
+                worker.register("double") { job in job.workload + job.workload }
+            }
+        ) {
             let client = try GearmanClient(servers: server.address)
             let results = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
                 for index in 0..<200 {
@@ -104,7 +118,8 @@ struct ClientWorkerTests {
         #expect(byUnique.waitingClients == 0)
         let unknown = try await client.status(handle: "H:nowhere:1")
         #expect(!unknown.isKnown)
-        let handles = try await client.submitBackground((0..<50).map { JobRequest(function: "later", workload: [UInt8($0)]) })
+        let handles = try await client.submitBackground(
+            (0..<50).map { JobRequest(function: "later", workload: [UInt8($0)]) })
         #expect(handles.count == 50)
         #expect(Set(handles).count == 50)
     }

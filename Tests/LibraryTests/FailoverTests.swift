@@ -13,12 +13,15 @@ struct FailoverTests {
         var options = GearmanWorker.Options()
         options.maximumConcurrentJobs = 4
         options.reconnectDelay = 100
-        try await withWorker(servers: servers, options: options, register: { worker in
-            worker.register("slow-echo") { job in
-                try await Task.sleep(for: .milliseconds(20))
-                return job.workload
+        try await withWorker(
+            servers: servers, options: options,
+            register: { worker in
+                worker.register("slow-echo") { job in
+                    try await Task.sleep(for: .milliseconds(20))
+                    return job.workload
+                }
             }
-        }) {
+        ) {
             var clientOptions = GearmanClient.Options()
             clientOptions.initialBackoff = 100
             let client = try GearmanClient(servers: servers, options: clientOptions)
@@ -29,7 +32,8 @@ struct FailoverTests {
                         (
                             index,
                             try await client.run(
-                                "slow-echo", workload: Array("job \(index)".utf8), unique: "job-\(index)", timeout: .seconds(20))
+                                "slow-echo", workload: Array("job \(index)".utf8), unique: "job-\(index)",
+                                timeout: .seconds(20))
                         )
                     }
                     if index == total / 3 {

@@ -29,7 +29,8 @@ struct MultiThreadServerTests {
             for number in 0..<400 {
                 let client = clients[number % clients.count]
                 group.addTask {
-                    let result = try await client.run("square", workload: Array(String(number).utf8), timeout: .seconds(20))
+                    let result = try await client.run(
+                        "square", workload: Array(String(number).utf8), timeout: .seconds(20))
                     return (number, String(decoding: result, as: UTF8.self))
                 }
             }
@@ -39,7 +40,8 @@ struct MultiThreadServerTests {
         }
         #expect(results.count == 400)
         #expect(results.allSatisfy { $0.value == String($0.key * $0.key) })
-        let handles = try await clients[0].submitBackground((0..<100).map { JobRequest(function: "square", workload: Array(String($0).utf8)) })
+        let handles = try await clients[0].submitBackground(
+            (0..<100).map { JobRequest(function: "square", workload: Array(String($0).utf8)) })
         #expect(Set(handles).count == 100)
     }
 }

@@ -99,7 +99,9 @@ final class AdminShell {
         let width = Self.commands.map(\.name.count).max() ?? 0
         var text = "Commands (anything else is sent to the server as it is):\n"
         for command in Self.commands {
-            text += "  " + command.name + String(repeating: " ", count: width - command.name.count + 2) + command.help + "\n"
+            text +=
+                "  " + command.name + String(repeating: " ", count: width - command.name.count + 2) + command.help
+                + "\n"
         }
         Output.write(text)
     }
@@ -217,8 +219,10 @@ final class AdminShell {
         let words = before.lowercased().split(separator: " ").map(String.init)
         switch words {
         case []:
-            return ["status", "prioritystatus", "workers", "show", "maxqueue", "cancel", "create", "drop", "getpid",
-                "verbose", "version", "watch", "connect", "help", "quit", "exit"]
+            return [
+                "status", "prioritystatus", "workers", "show", "maxqueue", "cancel", "create", "drop", "getpid",
+                "verbose", "version", "watch", "connect", "help", "quit", "exit",
+            ]
         case ["show"]: return ["jobs", "unique"]
         case ["show", "unique"]: return ["jobs"]
         case ["cancel"]: return ["job"]

@@ -26,7 +26,8 @@ enum CheckCommand {
 
         // The timeouts of connect and of each reply line keep the usual cases exact. The alarm
         // also bounds name resolution and a server that sends its reply slowly, line by line.
-        setAlarm(message: CheckResult(status: .critical, text: timeoutText).line + "\n", seconds: options.timeoutSeconds)
+        setAlarm(
+            message: CheckResult(status: .critical, text: timeoutText).line + "\n", seconds: options.timeoutSeconds)
         let result: CheckResult
         do {
             let lines = try queryStatus(server: server, timeoutSeconds: options.timeoutSeconds)
@@ -64,7 +65,8 @@ enum CheckCommand {
         case .error(let text):
             throw CheckQueryError(message: "\(server) rejected the status command: \(text)")
         case .ok(let value):
-            throw CheckQueryError(message: "\(server) replied '\(value ?? "OK")' to the status command instead of a list")
+            throw CheckQueryError(
+                message: "\(server) replied '\(value ?? "OK")' to the status command instead of a list")
         }
     }
 

@@ -233,7 +233,8 @@ public struct CheckEvaluation: Sendable, Equatable {
         workersWarning: NagiosRange?, workersCritical: NagiosRange?
     ) -> [Finding] {
         var findings: [Finding] = []
-        if let finding = test(queued, warning: queueWarning, critical: queueCritical, what: "\(name) \(queued) queued") {
+        if let finding = test(queued, warning: queueWarning, critical: queueCritical, what: "\(name) \(queued) queued")
+        {
             findings.append(finding)
         }
         let workersText = "\(name) \(count(workers, "worker"))"

@@ -15,11 +15,13 @@ public struct GearadminOptions: Sendable, Equatable {
 
     public var server: ServerAddress {
         get throws {
-            try ServerAddress(parsing: host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host, defaultPort: port)
+            try ServerAddress(
+                parsing: host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host, defaultPort: port)
         }
     }
 
-    public static let usage = "gearadmin [OPTIONS]\n       gearadmin            (a shell on a terminal, or commands read from standard input)"
+    public static let usage =
+        "gearadmin [OPTIONS]\n       gearadmin            (a shell on a terminal, or commands read from standard input)"
 
     public static var helpText: String {
         CommandLineParser.help(usage: usage, specs: specs)
@@ -33,23 +35,26 @@ public struct GearadminOptions: Sendable, Equatable {
         "drop-function": "drop function %",
     ]
 
-    public static let specs: [OptionSpec] = [
-        OptionSpec("help", help: "Print this help and exit."),
-        OptionSpec("host", short: "h", argument: .required("HOST"), help: "Job server host.", default: "localhost"),
-        OptionSpec("port", short: "p", argument: .required("PORT"), help: "Job server port.", default: "4730"),
-        OptionSpec("server-version", help: "Print the server's version."),
-        OptionSpec("server-verbose", help: "Print the server's log level."),
-        OptionSpec("create-function", argument: .required("FUNCTION"), help: "Create a function with no jobs."),
-        OptionSpec("cancel-job", argument: .required("HANDLE"), help: "Remove a queued job from the server."),
-        OptionSpec("drop-function", argument: .required("FUNCTION"), help: "Remove a function that has no workers and no jobs."),
-        OptionSpec("show-unique-jobs", help: "List the unique keys of all jobs."),
-        OptionSpec("show-jobs", help: "List all jobs: handle, retries, ignored, persistent."),
-        OptionSpec("getpid", help: "Print the server's process ID."),
-        OptionSpec("status", help: "List functions: name, jobs, running, workers."),
-        OptionSpec("priority-status", help: "List functions: name, queued high, normal and low, workers."),
-        OptionSpec("workers", help: "List connections: fd, address, client ID and functions."),
-        OptionSpec("ssl", short: "S", help: "Use TLS (not available yet)."),
-    ] + CheckOptions.specs
+    public static let specs: [OptionSpec] =
+        [
+            OptionSpec("help", help: "Print this help and exit."),
+            OptionSpec("host", short: "h", argument: .required("HOST"), help: "Job server host.", default: "localhost"),
+            OptionSpec("port", short: "p", argument: .required("PORT"), help: "Job server port.", default: "4730"),
+            OptionSpec("server-version", help: "Print the server's version."),
+            OptionSpec("server-verbose", help: "Print the server's log level."),
+            OptionSpec("create-function", argument: .required("FUNCTION"), help: "Create a function with no jobs."),
+            OptionSpec("cancel-job", argument: .required("HANDLE"), help: "Remove a queued job from the server."),
+            OptionSpec(
+                "drop-function", argument: .required("FUNCTION"),
+                help: "Remove a function that has no workers and no jobs."),
+            OptionSpec("show-unique-jobs", help: "List the unique keys of all jobs."),
+            OptionSpec("show-jobs", help: "List all jobs: handle, retries, ignored, persistent."),
+            OptionSpec("getpid", help: "Print the server's process ID."),
+            OptionSpec("status", help: "List functions: name, jobs, running, workers."),
+            OptionSpec("priority-status", help: "List functions: name, queued high, normal and low, workers."),
+            OptionSpec("workers", help: "List connections: fd, address, client ID and functions."),
+            OptionSpec("ssl", short: "S", help: "Use TLS (not available yet)."),
+        ] + CheckOptions.specs
 
     /// Parses a command line (without the program name).
     public static func parse(_ arguments: [String]) throws -> GearadminOptions {

@@ -52,7 +52,8 @@ final class LineEditor {
 
     /// Builds the NULL-terminated, malloc'ed array readline expects: the longest common prefix
     /// first, then every match.
-    static func makeMatchArray(_ matches: [String], word: String) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
+    static func makeMatchArray(_ matches: [String], word: String) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+    {
         guard !matches.isEmpty else { return nil }
         var common = matches[0]
         for match in matches.dropFirst() {

@@ -43,7 +43,8 @@ struct TextTable {
             table.rows.sort { $0.first ?? "" < $1.first ?? "" }
             return table
         case "prioritystatus":
-            var table = TextTable(headers: ["FUNCTION", "HIGH", "NORMAL", "LOW", "WORKERS"], numericColumns: [1, 2, 3, 4])
+            var table = TextTable(
+                headers: ["FUNCTION", "HIGH", "NORMAL", "LOW", "WORKERS"], numericColumns: [1, 2, 3, 4])
             table.rows = lines.map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
             table.rows.sort { $0.first ?? "" < $1.first ?? "" }
             return table
@@ -53,7 +54,10 @@ struct TextTable {
                 let halves = line.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
                 let head = halves[0].split(separator: " ").map(String.init)
                 let functions = halves.count > 1 ? halves[1].trimmingCharacters(in: " ") : ""
-                table.rows.append([head.first ?? "", head.count > 1 ? head[1] : "", head.count > 2 ? head[2...].joined(separator: " ") : "", functions])
+                table.rows.append([
+                    head.first ?? "", head.count > 1 ? head[1] : "",
+                    head.count > 2 ? head[2...].joined(separator: " ") : "", functions,
+                ])
             }
             return table
         case "show" where words.count == 2 && words[1] == "jobs":

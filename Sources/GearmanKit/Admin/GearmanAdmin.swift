@@ -46,7 +46,8 @@ public final class GearmanAdmin: Sendable {
             do {
                 try sendLock.withLock { _ in
                     pending.withLock {
-                        $0.append(Pending(expectsList: AdminClient.repliesWithList(command), continuation: continuation))
+                        $0.append(
+                            Pending(expectsList: AdminClient.repliesWithList(command), continuation: continuation))
                     }
                     try channel.send(bytes: Array((command + "\r\n").utf8))
                 }
@@ -168,7 +169,10 @@ public final class GearmanAdmin: Sendable {
             guard !pending.isEmpty else { return nil }
             if line.hasPrefix("ERR") && !line.contains("\t") && pending[0].lines.isEmpty {
                 let head = pending.removeFirst()
-                return (head.continuation, .error(line.hasPrefix("ERR ") ? String(line.dropFirst(4)) : String(line.dropFirst(3))))
+                return (
+                    head.continuation,
+                    .error(line.hasPrefix("ERR ") ? String(line.dropFirst(4)) : String(line.dropFirst(3)))
+                )
             }
             if pending[0].expectsList {
                 if line == "." {

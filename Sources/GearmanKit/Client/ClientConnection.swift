@@ -30,7 +30,10 @@ final class ClientConnection: Sendable {
     private let channelBox = Mutex<PacketChannel?>(nil)
 
     /// Connects; `onClose` is told when the connection fails so the client can mark the server down.
-    init(server: ServerAddress, connectTimeout: Int?, exceptions: Bool, onClose: @escaping @Sendable (GearmanError) -> Void)
+    init(
+        server: ServerAddress, connectTimeout: Int?, exceptions: Bool,
+        onClose: @escaping @Sendable (GearmanError) -> Void
+    )
         throws
     {
         self.server = server
@@ -140,7 +143,8 @@ final class ClientConnection: Sendable {
     }
 
     private func answer(_ waiter: Waiter, with packet: Packet) {
-        let serverError = GearmanError.serverError(server, code: packet.stringArgument(0), message: packet.stringArgument(1))
+        let serverError = GearmanError.serverError(
+            server, code: packet.stringArgument(0), message: packet.stringArgument(1))
         switch waiter {
         case .submission(let listener):
             if packet.type == .jobCreated {
@@ -156,7 +160,8 @@ final class ClientConnection: Sendable {
             if packet.type == .statusResponse || packet.type == .statusResponseUnique {
                 continuation.resume(returning: JobStatus(packet: packet))
             } else {
-                continuation.resume(throwing: packet.type == .error ? serverError : GearmanError.unexpectedPacket(server, packet.type))
+                continuation.resume(
+                    throwing: packet.type == .error ? serverError : GearmanError.unexpectedPacket(server, packet.type))
             }
         case .option:
             break  // A server that rejects the option still runs jobs; exceptions then arrive as WORK_FAIL.

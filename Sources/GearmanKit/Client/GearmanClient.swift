@@ -107,7 +107,8 @@ public final class GearmanClient: Sendable {
                     listener.fail(CancellationError())
                     return
                 }
-                if !send(listener, startingAt: serverIndex(for: request.unique, explicit: explicitUnique), avoiding: []) {
+                if !send(listener, startingAt: serverIndex(for: request.unique, explicit: explicitUnique), avoiding: [])
+                {
                     listener.fail(GearmanError.noServers)
                 }
             }
@@ -126,7 +127,8 @@ public final class GearmanClient: Sendable {
         let request = JobRequest(
             function: function, workload: workload, unique: unique ?? JobRequest.randomUnique(), priority: priority,
             background: true)
-        return String(decoding: try await result(of: request, explicitUnique: unique != nil, timeout: nil), as: UTF8.self)
+        return String(
+            decoding: try await result(of: request, explicitUnique: unique != nil, timeout: nil), as: UTF8.self)
     }
 
     /// Submits many background jobs in one write per server and returns their handles in order.
@@ -198,7 +200,8 @@ public final class GearmanClient: Sendable {
             let server = servers[0]
             Task { [weak listener] in
                 try? await Task.sleep(for: timeout)
-                let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+                let milliseconds = Int(
+                    timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
                 listener?.fail(GearmanError.timedOut(server, milliseconds: milliseconds))
                 listener?.cancel()
             }
@@ -247,7 +250,8 @@ public final class GearmanClient: Sendable {
                 return try await withCheckedThrowingContinuation { continuation in
                     do {
                         try connection.send(
-                            Packet(magic: .request, type: .echoRequest, arguments: [bytes]), waiter: .echo(continuation))
+                            Packet(magic: .request, type: .echoRequest, arguments: [bytes]), waiter: .echo(continuation)
+                        )
                     } catch {
                         continuation.resume(throwing: error)
                     }
@@ -332,7 +336,9 @@ public final class GearmanClient: Sendable {
 
     private func markDown(_ index: Int) {
         state.withLock { servers in
-            let backoff = servers[index].backoff == 0 ? options.initialBackoff : min(servers[index].backoff * 2, options.maximumBackoff)
+            let backoff =
+                servers[index].backoff == 0
+                ? options.initialBackoff : min(servers[index].backoff * 2, options.maximumBackoff)
             servers[index].backoff = backoff
             servers[index].downUntil = GearmanConnection.now() + Int64(backoff)
             servers[index].connection = nil

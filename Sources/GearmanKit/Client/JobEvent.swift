@@ -34,7 +34,8 @@ public struct JobRequest: Sendable, Equatable {
     public var isBackground: Bool
 
     public init(
-        function: String, workload: [UInt8], unique: String = JobRequest.randomUnique(), priority: JobPriority = .normal,
+        function: String, workload: [UInt8], unique: String = JobRequest.randomUnique(),
+        priority: JobPriority = .normal,
         background: Bool = false
     ) {
         self.function = function
@@ -69,6 +70,7 @@ public struct JobRequest: Sendable, Equatable {
             let digits = String(byte, radix: 16)
             return digits.count == 1 ? "0" + digits : digits
         }
-        return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
+        return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(
+            separator: "-")
     }
 }

@@ -49,7 +49,8 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses a comma-separated server list; empty entries are skipped.
-    public static func parseList(_ text: String, defaultPort: Int = ServerAddress.defaultPort) throws -> [ServerAddress] {
+    public static func parseList(_ text: String, defaultPort: Int = ServerAddress.defaultPort) throws -> [ServerAddress]
+    {
         try text.split(separator: ",").map(String.init).filter { !$0.trimmingSpaces.isEmpty }.map {
             try ServerAddress(parsing: $0, defaultPort: defaultPort)
         }

@@ -84,7 +84,8 @@ public enum CommandLineParser {
                 if cgs_optopt() != 0 {
                     throw CommandLineError("unknown option '-\(Character(Unicode.Scalar(UInt8(cgs_optopt()))))'")
                 }
-                throw CommandLineError("unknown option '\(given.split(separator: "=").first.map(String.init) ?? given)'")
+                throw CommandLineError(
+                    "unknown option '\(given.split(separator: "=").first.map(String.init) ?? given)'")
             case Int32(UInt8(ascii: ":")):
                 if cgs_optopt() != 0 && cgs_optopt() < 1000 {
                     throw CommandLineError("option '-\(Character(Unicode.Scalar(UInt8(cgs_optopt()))))' needs a value")

@@ -24,7 +24,8 @@ public struct OptionSpec: Sendable, Equatable {
     public var isHidden: Bool
 
     public init(
-        _ long: String, short: Character? = nil, argument: Argument = .none, help: String, default defaultValue: String? = nil,
+        _ long: String, short: Character? = nil, argument: Argument = .none, help: String,
+        default defaultValue: String? = nil,
         section: String = "Options", hidden: Bool = false
     ) {
         self.long = long

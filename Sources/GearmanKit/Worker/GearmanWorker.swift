@@ -81,7 +81,8 @@ public final class GearmanWorker: Sendable {
         if let clientID = options.clientID { setup.append(Packet.request(.setClientID, clientID)) }
         for function in functions {
             if let timeout = registrations[function]?.timeout {
-                let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+                let milliseconds =
+                    timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
                 setup.append(Packet.request(.canDoTimeout, function, String(milliseconds)))
             } else {
                 setup.append(Packet.request(.canDo, function))

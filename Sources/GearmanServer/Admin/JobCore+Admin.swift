@@ -50,7 +50,8 @@ extension JobCore {
         case "shutdown" where configuration.enableAdminShutdown:
             let graceful = tokens.count > 1 && String(decoding: tokens[1], as: UTF8.self).lowercased() == "graceful"
             outbox.sendText("OK\r\n", to: session)
-            logger.notice("shutdown\(graceful ? " graceful" : "") requested by admin connection from \(session.peerAddress)")
+            logger.notice(
+                "shutdown\(graceful ? " graceful" : "") requested by admin connection from \(session.peerAddress)")
             return .shutdown(graceful: graceful)
         default:
             outbox.sendText(Self.unknownCommand(command), to: session)
@@ -115,7 +116,8 @@ extension JobCore {
             var report = ""
             for job in jobs.values.sorted(by: { $0.number < $1.number }) {
                 let handle = String(decoding: handle(of: job), as: UTF8.self)
-                report += "\(handle)\t\(job.retries)\t\(job.isIgnored ? 1 : 0)\t\(job.isBackground && !job.isCancelled ? 1 : 0)\n"
+                report +=
+                    "\(handle)\t\(job.retries)\t\(job.isIgnored ? 1 : 0)\t\(job.isBackground && !job.isCancelled ? 1 : 0)\n"
             }
             return report + ".\n"
         }

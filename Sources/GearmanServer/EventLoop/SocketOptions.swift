@@ -43,9 +43,13 @@ enum SocketCalls {
     static func port(_ storage: UnsafePointer<sockaddr>) -> Int {
         switch Int32(storage.pointee.sa_family) {
         case AF_INET:
-            return storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            return storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                Int(UInt16(bigEndian: $0.pointee.sin_port))
+            }
         case AF_INET6:
-            return storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            return storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                Int(UInt16(bigEndian: $0.pointee.sin6_port))
+            }
         default:
             return 0
         }

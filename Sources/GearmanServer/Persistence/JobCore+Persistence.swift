@@ -83,7 +83,10 @@ extension JobCore {
             var output = acknowledgement.output
             if let job = acknowledgement.requiredJob, failedJobs.contains(job) {
                 let message = "Job could not be stored in the persistent queue: \(reason ?? "unknown error")"
-                output = .packet(Packet(magic: .response, type: .error, arguments: [Array("QUEUE_ERROR".utf8)[...], Array(message.utf8)[...]]))
+                output = .packet(
+                    Packet(
+                        magic: .response, type: .error,
+                        arguments: [Array("QUEUE_ERROR".utf8)[...], Array(message.utf8)[...]]))
             }
             deliveries.append((acknowledgement.connectionID, acknowledgement.loopIndex, output))
         }

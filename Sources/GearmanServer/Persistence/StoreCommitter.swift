@@ -154,7 +154,9 @@ final class StoreCommitter: Sendable {
                 reason = "\(error)"
                 failedJobs = Set(batch.addedJobs)
                 if !isFailing.exchange(true, ordering: .relaxed) {
-                    logger.error("queue store \(store.description) failed, background jobs are rejected until it works: \(error)")
+                    logger.error(
+                        "queue store \(store.description) failed, background jobs are rejected until it works: \(error)"
+                    )
                 }
                 // Removals of the failed batch are tried again with the next one, so a finished
                 // job does not stay in the store; at worst it would run again after a restart.

@@ -39,7 +39,10 @@ public struct GearmanOptions: Sendable, Equatable {
         if let serverList, !serverList.isEmpty {
             return try ServerAddress.parseList(serverList)
         }
-        return [try ServerAddress(parsing: host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host, defaultPort: port)]
+        return [
+            try ServerAddress(
+                parsing: host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host, defaultPort: port)
+        ]
     }
 
     public static let usage = "gearman [OPTIONS] [DATA ...]\n       gearman -w [OPTIONS] [-- COMMAND [ARGUMENTS ...]]"
@@ -53,35 +56,47 @@ public struct GearmanOptions: Sendable, Equatable {
         let client = "Client mode"
         let worker = "Worker mode"
         return [
-            OptionSpec("function", short: "f", argument: .required("FUNCTION"),
-                help: "Function to run jobs for; repeat for several. A client sends every workload to each.", section: common),
-            OptionSpec("host", short: "h", argument: .required("HOST"), help: "Job server host.", default: "localhost",
+            OptionSpec(
+                "function", short: "f", argument: .required("FUNCTION"),
+                help: "Function to run jobs for; repeat for several. A client sends every workload to each.",
                 section: common),
-            OptionSpec("port", short: "p", argument: .required("PORT"), help: "Job server port.", default: "4730",
+            OptionSpec(
+                "host", short: "h", argument: .required("HOST"), help: "Job server host.", default: "localhost",
                 section: common),
-            OptionSpec("timeout", short: "t", argument: .required("MILLISECONDS"),
+            OptionSpec(
+                "port", short: "p", argument: .required("PORT"), help: "Job server port.", default: "4730",
+                section: common),
+            OptionSpec(
+                "timeout", short: "t", argument: .required("MILLISECONDS"),
                 help: "Give up when the server does not answer within this time.", section: common),
-            OptionSpec("pid-file", short: "i", argument: .required("FILE"), help: "Write the process ID to this file.",
+            OptionSpec(
+                "pid-file", short: "i", argument: .required("FILE"), help: "Write the process ID to this file.",
                 section: common),
-            OptionSpec("verbose", short: "v", help: "Client: print 'Task created: HANDLE' for every job.", section: common),
+            OptionSpec(
+                "verbose", short: "v", help: "Client: print 'Task created: HANDLE' for every job.", section: common),
             OptionSpec("ssl", short: "S", help: "Use TLS (not available yet).", section: common),
             OptionSpec("help", short: "H", help: "Print this help and exit.", section: common),
             OptionSpec("daemon", short: "d", help: "Detach and run in the background.", section: common),
             OptionSpec("background", short: "b", help: "Submit background jobs and print nothing.", section: client),
             OptionSpec("high", short: "I", help: "Submit at high priority.", section: client),
             OptionSpec("low", short: "L", help: "Submit at low priority.", section: client),
-            OptionSpec("lines", short: "n",
+            OptionSpec(
+                "lines", short: "n",
                 help: "Client: one job per input line. Worker: send each output line as it arrives.", section: client),
             OptionSpec("strip-newline", short: "N", help: "Like -n, with the newline removed.", section: client),
             OptionSpec("prefix", short: "P", help: "Prefix each piece of output with 'FUNCTION: '.", section: client),
-            OptionSpec("no-input", short: "s", help: "Send one empty workload without reading standard input.",
+            OptionSpec(
+                "no-input", short: "s", help: "Send one empty workload without reading standard input.",
                 section: client),
-            OptionSpec("unique", short: "u", argument: .required("KEY"),
+            OptionSpec(
+                "unique", short: "u", argument: .required("KEY"),
                 help: "Unique key of the jobs; jobs with the same key and function run once.", section: client),
             OptionSpec("worker", short: "w", help: "Run as a worker.", section: worker),
-            OptionSpec("count", short: "c", argument: .required("N"), help: "Exit after N jobs; 0 runs forever.",
+            OptionSpec(
+                "count", short: "c", argument: .required("N"), help: "Exit after N jobs; 0 runs forever.",
                 default: "0", section: worker),
-            OptionSpec("jobs", short: "j", argument: .required("N"), help: "Run up to N jobs at once.", default: "1",
+            OptionSpec(
+                "jobs", short: "j", argument: .required("N"), help: "Run up to N jobs at once.", default: "1",
                 section: worker),
         ]
     }()

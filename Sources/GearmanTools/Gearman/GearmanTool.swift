@@ -44,4 +44,3 @@ public enum GearmanTool {
         return ClientMode(options: options, servers: servers).run()
     }
 }
-

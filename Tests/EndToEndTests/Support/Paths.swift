@@ -20,7 +20,8 @@ enum Paths {
     static let gearmand: String = {
         let fileManager = FileManager.default
         if let executable = try? fileManager.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            let sibling = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("gearmand")
+            let sibling = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(
+                "gearmand")
             if fileManager.isExecutableFile(atPath: sibling.path) {
                 return sibling.path
             }

@@ -65,9 +65,11 @@ enum RawConnectionError: Error, CustomStringConvertible {
         case .systemCall(let call, let code):
             return "\(call) failed: \(String(cString: strerror(code)))"
         case .timedOut(let received):
-            return "timed out waiting for the server after \(received.count) bytes: \(String(decoding: received, as: UTF8.self).debugDescription)"
+            return
+                "timed out waiting for the server after \(received.count) bytes: \(String(decoding: received, as: UTF8.self).debugDescription)"
         case .closed(let received):
-            return "the server closed the connection after \(received.count) bytes: \(String(decoding: received, as: UTF8.self).debugDescription)"
+            return
+                "the server closed the connection after \(received.count) bytes: \(String(decoding: received, as: UTF8.self).debugDescription)"
         }
     }
 }
@@ -114,7 +116,9 @@ final class RawConnection {
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let written = bytes[offset...].withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if written < 0 {
                 if errno == EINTR { continue }
                 throw RawConnectionError.systemCall("send", errno)

@@ -105,7 +105,8 @@ final class ToolTestServer {
             let registered = try await waitForWorkers(of: function)
             try #require(
                 registered,
-                "gearman -w -f \(function) did not register within 10 s; stderr: \(readText(directory.file("\(name).stderr")))")
+                "gearman -w -f \(function) did not register within 10 s; stderr: \(readText(directory.file("\(name).stderr")))"
+            )
         }
         return worker
     }

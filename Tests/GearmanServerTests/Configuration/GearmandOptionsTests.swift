@@ -7,7 +7,9 @@ import Testing
 struct GearmandOptionsTests {
     @Test("queue options reach the server configuration")
     func queueOptions() throws {
-        let options = try GearmandOptions.parse(["-q", "Postgres", "--libpq-conninfo", "host=127.0.0.1", "--libpq-table", "jobs"])
+        let options = try GearmandOptions.parse([
+            "-q", "Postgres", "--libpq-conninfo", "host=127.0.0.1", "--libpq-table", "jobs",
+        ])
         #expect(options.server.queueType == "Postgres")
         #expect(options.server.queueOptions == ["libpq-conninfo": "host=127.0.0.1", "libpq-table": "jobs"])
     }
@@ -34,7 +36,9 @@ struct GearmandOptionsTests {
         #expect(options.logLevel == .info)
     }
 
-    @Test("bad values name the option", arguments: [["-t", "x"], ["--port", "70000"], ["--verbose", "LOUD"], ["--bogus"]])
+    @Test(
+        "bad values name the option",
+        arguments: [["-t", "x"], ["--port", "70000"], ["--verbose", "LOUD"], ["--bogus"]])
     func badValues(arguments: [String]) {
         #expect(throws: CommandLineError.self) { try GearmandOptions.parse(arguments) }
     }

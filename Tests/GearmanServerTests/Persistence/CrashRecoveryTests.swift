@@ -25,7 +25,8 @@ struct CrashRecoveryTests {
     func sqlite() async throws {
         for round in 1...Self.killRounds {
             let folder = TemporaryFolder()
-            try await crashAndRecover(round: round, folder: folder, queue: ["-q", "libsqlite3", "--libsqlite3-db", folder.file("queue.db")])
+            try await crashAndRecover(
+                round: round, folder: folder, queue: ["-q", "libsqlite3", "--libsqlite3-db", folder.file("queue.db")])
         }
     }
 
@@ -33,7 +34,8 @@ struct CrashRecoveryTests {
     func logfile() async throws {
         for round in 1...Self.killRounds {
             let folder = TemporaryFolder()
-            try await crashAndRecover(round: round, folder: folder, queue: ["-q", "logfile", "--logfile-path", folder.file("queue.log")])
+            try await crashAndRecover(
+                round: round, folder: folder, queue: ["-q", "logfile", "--logfile-path", folder.file("queue.log")])
         }
     }
 
@@ -44,7 +46,9 @@ struct CrashRecoveryTests {
             let folder = TemporaryFolder()
             try await crashAndRecover(
                 round: round, folder: folder,
-                queue: ["-q", "Postgres", "--libpq-conninfo", cluster.conninfo, "--libpq-table", "crash_round_\(round)"])
+                queue: [
+                    "-q", "Postgres", "--libpq-conninfo", cluster.conninfo, "--libpq-table", "crash_round_\(round)",
+                ])
         }
     }
 
@@ -74,11 +78,16 @@ struct CrashRecoveryTests {
         let sent = record.submitted.load(ordering: .relaxed)
 
         let missing = acked.subtracting(ran)
-        #expect(missing.isEmpty, "round \(round), killed \(delay) s after the first acknowledgement: \(missing.count) acknowledged jobs lost, e.g. \(missing.sorted().prefix(5))")
+        #expect(
+            missing.isEmpty,
+            "round \(round), killed \(delay) s after the first acknowledgement: \(missing.count) acknowledged jobs lost, e.g. \(missing.sorted().prefix(5))"
+        )
         let unknown = ran.filter { $0 < 0 || $0 >= sent }
         #expect(unknown.isEmpty, "round \(round): jobs that were never submitted ran: \(unknown.sorted().prefix(5))")
         #expect(!acked.isEmpty, "round \(round): the kill came before any acknowledgement; nothing was tested")
-        print("crash round \(round) \(queue[1]): killed \(String(format: "%.2f", delay)) s after the first acknowledgement, submitted \(sent), acknowledged \(acked.count), ran after restart \(ran.count)")
+        print(
+            "crash round \(round) \(queue[1]): killed \(String(format: "%.2f", delay)) s after the first acknowledgement, submitted \(sent), acknowledged \(acked.count), ran after restart \(ran.count)"
+        )
     }
 
     /// What the submitting thread sent and what the server acknowledged.
@@ -95,8 +104,13 @@ struct CrashRecoveryTests {
 
     func startServer(folder: TemporaryFolder, queue: [String], log: String) throws -> RunningServer {
         let port = try freeLoopbackPort()
-        let arguments = ["--listen", "127.0.0.1", "--port", String(port), "--log-file", folder.file(log), "--verbose", "NOTICE", "--pid-file=", "--threads", "1"] + queue
-        let process = try ChildProcess(executable: Self.gearmand, arguments: arguments, output: folder.file(log + ".out"))
+        let arguments =
+            [
+                "--listen", "127.0.0.1", "--port", String(port), "--log-file", folder.file(log), "--verbose", "NOTICE",
+                "--pid-file=", "--threads", "1",
+            ] + queue
+        let process = try ChildProcess(
+            executable: Self.gearmand, arguments: arguments, output: folder.file(log + ".out"))
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if (try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 200)) != nil {
@@ -105,12 +119,14 @@ struct CrashRecoveryTests {
             usleep(20_000)
         }
         process.stop(signal: SIGKILL)
-        throw TestSetupError("gearmand did not start; log: \((try? String(contentsOfFile: folder.file(log), encoding: .utf8)) ?? "")")
+        throw TestSetupError(
+            "gearmand did not start; log: \((try? String(contentsOfFile: folder.file(log), encoding: .utf8)) ?? "")")
     }
 
     /// Submits the jobs in pipelined batches and records each one the server acknowledged.
     static func submit(port: Int, function: String, record: SubmissionRecord) {
-        guard let connection = try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000) else {
+        guard let connection = try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000)
+        else {
             return
         }
         let batch = 500
@@ -144,7 +160,8 @@ struct CrashRecoveryTests {
             if reply.type == .noJob { return ran }
             guard reply.type == .jobAssignUnique else { continue }
             ran.insert(Int(reply.stringArgument(3)) ?? -1)
-            try connection.send(Packet(magic: .request, type: .workComplete, arguments: [Array(reply.argument(0)), []]))
+            try connection.send(
+                Packet(magic: .request, type: .workComplete, arguments: [Array(reply.argument(0)), []]))
         }
     }
 }

@@ -15,7 +15,8 @@ struct ServerSwitchTests {
     @Test("a libsqlite3 queue written by the C gearmand runs on ours", .enabled(if: hasReference))
     func sqliteSwitch() async throws {
         let folder = TemporaryFolder()
-        try await switchServers(folder: folder, queue: ["-q", "libsqlite3", "--libsqlite3-db", folder.file("queue.db")])
+        try await switchServers(
+            folder: folder, queue: ["-q", "libsqlite3", "--libsqlite3-db", folder.file("queue.db")])
     }
 
     @Test(
@@ -32,13 +33,17 @@ struct ServerSwitchTests {
         let port = try freeLoopbackPort()
         let reference = try ChildProcess(
             executable: Self.referenceGearmand,
-            arguments: ["--listen=127.0.0.1", "--port=\(port)", "--log-file=none", "--pid-file=\(folder.file("c.pid"))"] + queue,
+            arguments: [
+                "--listen=127.0.0.1", "--port=\(port)", "--log-file=none", "--pid-file=\(folder.file("c.pid"))",
+            ] + queue,
             output: folder.file("c.out"))
         try Self.waitForPort(port)
         let function = "switch-\(port)"
         var expected = Set<String>()
         let connection = try GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000)
-        for (index, type) in [PacketType.submitJobBackground, .submitJobHighBackground, .submitJobLowBackground].enumerated() {
+        for (index, type) in [PacketType.submitJobBackground, .submitJobHighBackground, .submitJobLowBackground]
+            .enumerated()
+        {
             for number in 0..<20 {
                 let data = "job \(index)-\(number)"
                 try connection.send(Packet.request(type, function, "unique-\(index)-\(number)", data))
@@ -53,10 +58,15 @@ struct ServerSwitchTests {
         let ours = try CrashRecoveryTests().startServer(folder: folder, queue: queue, log: "ours.log")
         defer { ours.process.stop() }
         let ran = try Self.drainData(port: ours.port, function: function)
-        #expect(ran == expected, "missing: \(expected.subtracting(ran).sorted().prefix(5)), unexpected: \(ran.subtracting(expected).sorted().prefix(5))")
+        #expect(
+            ran == expected,
+            "missing: \(expected.subtracting(ran).sorted().prefix(5)), unexpected: \(ran.subtracting(expected).sorted().prefix(5))"
+        )
     }
 
-    @Test("a PostgreSQL restart under load loses no acknowledged job", .enabled(if: PostgresCluster.unavailableReason == nil))
+    @Test(
+        "a PostgreSQL restart under load loses no acknowledged job",
+        .enabled(if: PostgresCluster.unavailableReason == nil))
     func postgresRestartUnderLoad() async throws {
         let cluster = try PostgresCluster()
         let folder = TemporaryFolder()
@@ -81,14 +91,18 @@ struct ServerSwitchTests {
         let ran = try CrashRecoveryTests.drain(port: server.port, function: function)
         let acked = record.acknowledged.withLock { $0 }
         #expect(!acked.isEmpty)
-        #expect(acked.subtracting(ran).isEmpty, "\(acked.subtracting(ran).count) acknowledged jobs lost across the restart")
-        print("postgres restart: submitted \(record.submitted.load(ordering: .relaxed)), acknowledged \(acked.count), ran \(ran.count)")
+        #expect(
+            acked.subtracting(ran).isEmpty, "\(acked.subtracting(ran).count) acknowledged jobs lost across the restart")
+        print(
+            "postgres restart: submitted \(record.submitted.load(ordering: .relaxed)), acknowledged \(acked.count), ran \(ran.count)"
+        )
     }
 
     /// Submits background jobs one batch at a time, going on after QUEUE_ERROR replies (the
     /// database may be down for a moment), until `count` were sent.
     static func submitUntilCount(port: Int, function: String, count: Int, record: CrashRecoveryTests.SubmissionRecord) {
-        guard let connection = try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000) else {
+        guard let connection = try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000)
+        else {
             return
         }
         var next = 0
@@ -96,7 +110,8 @@ struct ServerSwitchTests {
             let numbers = Array(next..<min(next + 200, count))
             record.submitted.store(numbers.last! + 1, ordering: .relaxed)
             do {
-                try connection.send(numbers.map { Packet.request(.submitJobBackground, function, "job-\($0)", String($0)) })
+                try connection.send(
+                    numbers.map { Packet.request(.submitJobBackground, function, "job-\($0)", String($0)) })
                 for number in numbers {
                     let reply = try connection.receivePacket(timeout: 60_000)
                     if reply.type == .jobCreated {
@@ -113,7 +128,9 @@ struct ServerSwitchTests {
     static func waitForPort(_ port: Int) throws {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if (try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 200)) != nil { return }
+            if (try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 200)) != nil {
+                return
+            }
             usleep(20_000)
         }
         throw TestSetupError("no server answered on port \(port)")
@@ -129,7 +146,8 @@ struct ServerSwitchTests {
             if reply.type == .noJob { return ran }
             guard reply.type == .jobAssignUnique else { continue }
             ran.insert(reply.stringArgument(3))
-            try connection.send(Packet(magic: .request, type: .workComplete, arguments: [Array(reply.argument(0)), []]))
+            try connection.send(
+                Packet(magic: .request, type: .workComplete, arguments: [Array(reply.argument(0)), []]))
         }
     }
 }
