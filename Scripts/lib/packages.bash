@@ -14,10 +14,11 @@ mapfile -t build_packages < <(read_build_packages)
 # Packages that the tests use: the C gearmand, gearman and gearadmin 1.1.20 as references,
 # libgearman, ImageMagick's convert as a worker command, Python 3, PostgreSQL for the Postgres
 # queue, tmux for the gearadmin shell tests, zsh and fish to check the completions, and PHP's
-# and Perl's Gearman clients for the interoperability tests.
+# and Perl's Gearman clients for the interoperability tests. The HTTP module's tests use curl
+# and promtool from the prometheus package.
 # shellcheck disable=SC2034
 test_packages=(gearman-job-server gearman-tools libgearman-dev imagemagick python3 postgresql tmux zsh fish
-    php-cli php-gearman libgearman-client-perl)
+    php-cli php-gearman libgearman-client-perl curl prometheus)
 
 apt_index_updated=false
 

@@ -26,25 +26,39 @@ public final class GearmanServer: Sendable {
     /// - Throws: `ServerError` when an address cannot be resolved or bound.
     public init(configuration: ServerConfiguration, logger: Logger = .disabled) throws {
         self.configuration = configuration
+        var listeners = try Self.bindListeners(configuration, port: configuration.port, kind: .gear)
+        if listeners.isEmpty { throw ServerError.noListeners }
+        if configuration.isHTTPEnabled {
+            listeners += try Self.bindListeners(configuration, port: configuration.httpPort, kind: .http)
+        }
+        runtime = ServerRuntime(configuration: configuration, logger: logger, listeners: listeners)
+        committer = try Self.openQueue(configuration, runtime: runtime, logger: logger)
+        for listener in listeners where listener.kind == .gear {
+            logger.log(.notice, "listening on \(listener.description)", force: configuration.port == 0)
+        }
+        for listener in listeners where listener.kind == .http {
+            logger.log(.notice, "listening on \(listener.description) (http)", force: configuration.httpPort == 0)
+        }
+    }
+
+    /// Binds `port` on every listen address; an ephemeral port chosen for the first address is
+    /// reused for the others.
+    private static func bindListeners(_ configuration: ServerConfiguration, port: Int, kind: Listener.Kind) throws
+        -> [Listener]
+    {
         var listeners: [Listener] = []
-        var port = configuration.port
+        var port = port
         let hosts: [String?] = configuration.listenAddresses.isEmpty ? [nil] : configuration.listenAddresses
         for host in hosts {
             do {
-                let bound = try Listener.bind(host: host, port: port, backlog: configuration.backlog)
-                // An ephemeral port chosen for the first address is reused for the others.
+                let bound = try Listener.bind(host: host, port: port, backlog: configuration.backlog, kind: kind)
                 if port == 0, let first = bound.first { port = first.port }
                 listeners += bound
             } catch let error as SystemError {
                 throw ServerError.bindFailed(address: host ?? "*", port: port, error)
             }
         }
-        if listeners.isEmpty { throw ServerError.noListeners }
-        runtime = ServerRuntime(configuration: configuration, logger: logger, listeners: listeners)
-        committer = try Self.openQueue(configuration, runtime: runtime, logger: logger)
-        for listener in listeners {
-            logger.log(.notice, "listening on \(listener.description)", force: configuration.port == 0)
-        }
+        return listeners
     }
 
     /// Opens the persistent queue, replays its jobs into the core and connects the committer.
@@ -82,8 +96,11 @@ public final class GearmanServer: Sendable {
     /// The TCP port the server listens on; with `port` 0 in the configuration, the ephemeral one.
     public var port: Int { runtime.listeners.first?.port ?? configuration.port }
 
-    /// The bound addresses as `host:port`, IPv6 hosts in brackets.
-    public var listeningAddresses: [String] { runtime.listeners.map(\.description) }
+    /// The TCP port of the HTTP module, or nil when it is not enabled.
+    public var httpPort: Int? { runtime.listeners.first(where: { $0.kind == .http })?.port }
+
+    /// The bound addresses of the Gearman protocol as `host:port`, IPv6 hosts in brackets.
+    public var listeningAddresses: [String] { runtime.listeners.filter { $0.kind == .gear }.map(\.description) }
 
     /// Starts the event-loop threads; connections are accepted from then on.
     ///

@@ -30,12 +30,12 @@ struct GearmandCommandLineTests {
         #expect(result.errorText.contains("--port"))
     }
 
-    @Test(arguments: [["-r", "http"]])
-    func unavailableModuleIsRejected(_ option: [String]) async throws {
+    @Test(arguments: [["-r", "websocket"], ["--protocol=gear"]])
+    func unknownModuleIsRejected(_ option: [String]) async throws {
         let result = try await Self.runGearmand(option + Self.safeOptions)
         #expect(result.termination == .exited(1))
-        #expect(result.errorText.contains(option[1]), "stderr: \(result.errorText)")
-        #expect(result.errorText.contains("not available"), "stderr: \(result.errorText)")
+        #expect(result.errorText.contains("unknown protocol"), "stderr: \(result.errorText)")
+        #expect(result.errorText.contains("the only module is http"), "stderr: \(result.errorText)")
     }
 
     @Test func unknownQueueTypeIsRejected() async throws {

@@ -162,7 +162,10 @@ extension GearmandOptions {
             logLevel = level
         case "worker-wakeup": server.workerWakeup = try Self.integer(value, option: name, minimum: 0)
         case "port": server.port = try Self.portNumber(value, option: "--port")
-        case "http-port": _ = try Self.portNumber(value, option: "--http-port")
+        case "http-port": server.httpPort = try Self.portNumber(value, option: "--http-port")
+        case "http-idle-timeout": server.httpIdleTimeout = try Self.integer(value, option: name, minimum: 0)
+        case "http-max-body-size": server.httpMaximumBodySize = try Self.integer(value, option: name, minimum: 0)
+        case "http-max-header-size": server.httpMaximumHeaderSize = try Self.integer(value, option: name, minimum: 1024)
         case "admin-shutdown": server.enableAdminShutdown = true
         case "max-packet-size": server.maximumPacketSize = try Self.integer(value, option: name, minimum: 1024)
         case "max-admin-line": server.maximumAdminLineLength = try Self.integer(value, option: name, minimum: 64)
@@ -175,7 +178,11 @@ extension GearmandOptions {
             }
             server.queueType = value
         case "protocol":
-            throw CommandLineError("protocol '\(value)' is not available in this version; the Gearman protocol is always on")
+            guard value.lowercased() == "http" else {
+                throw CommandLineError(
+                    "unknown protocol '\(value)' for --protocol: the only module is http; the Gearman protocol is always on")
+            }
+            server.isHTTPEnabled = true
         case "ssl", "ssl-ca-file", "ssl-certificate", "ssl-key":
             throw CommandLineError("--\(name): TLS is not available in this version")
         default:

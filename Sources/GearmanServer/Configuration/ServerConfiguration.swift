@@ -41,11 +41,29 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var queueType: String = "builtin"
     /// Settings of the persistent queue by option name without dashes, such as `libsqlite3-db`.
     public var queueOptions: [String: String] = [:]
+    /// Serve the HTTP protocol module (`--protocol=http`): job submission and the `/status`,
+    /// `/metrics` and `/healthz` endpoints on `httpPort`.
+    public var isHTTPEnabled = false
+    /// The TCP port of the HTTP module; 0 binds an ephemeral port.
+    public var httpPort: Int = 8080
+    /// Seconds after which an HTTP connection without a request in flight is closed; 0 keeps
+    /// idle connections open.
+    public var httpIdleTimeout: Int = 60
+    /// The largest HTTP request body accepted, in bytes, before the `maximumPacketSize` cap.
+    public var httpMaximumBodySize: Int = 64 << 20
+    /// The longest HTTP request line and header fields accepted together, in bytes.
+    public var httpMaximumHeaderSize: Int = 16 << 10
     /// The version reported by the admin `version` command.
     public var version: String = GearmanServer.version
 
     /// Creates a configuration with gearmand's defaults.
     public init() {}
+
+    /// The HTTP body limit in force: `httpMaximumBodySize`, capped at `maximumPacketSize`, so an
+    /// HTTP client cannot submit a workload that a Gearman client could not.
+    public var effectiveHTTPBodyLimit: Int {
+        min(httpMaximumBodySize, maximumPacketSize)
+    }
 
     /// The number of processor cores, the default for `threads`.
     public static var defaultThreads: Int {

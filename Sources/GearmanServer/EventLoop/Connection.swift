@@ -21,6 +21,11 @@ final class Connection {
     var closeReason: String?
     /// Whether the core has released the session's jobs and listeners.
     var isReleased = false
+    /// The request parser and job exchange of a connection accepted on the HTTP port; nil for
+    /// a Gearman connection, which uses `parser` instead.
+    var http: HTTPConnectionState?
+    /// Whether EPOLLIN is off because an HTTP connection buffered enough pipelined requests.
+    var isInputPaused = false
 
     init(id: Int, fd: Int32, peer: String, session: Session, parser: FrameParser) {
         self.id = id
@@ -31,6 +36,10 @@ final class Connection {
     }
 
     func deliver(_ output: Outbox.Output) {
+        if http != nil {
+            deliverHTTP(output)
+            return
+        }
         switch output {
         case .packet(let packet): outbound.append(packet)
         case .text(let bytes): outbound.append(contentsOf: bytes)

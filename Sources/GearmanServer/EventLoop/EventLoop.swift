@@ -19,16 +19,18 @@ final class EventLoop: @unchecked Sendable {
     private static let listenerTokenBase: UInt64 = 1 << 63
 
     let index: Int
-    private let runtime: ServerRuntime
-    private let epollFD: Int32
+    let runtime: ServerRuntime
+    let epollFD: Int32
     private let wakeFD: Int32
-    private var connections: [Int: Connection] = [:]
+    var connections: [Int: Connection] = [:]
     private let mailbox = Mutex<[(connectionID: Int, output: Outbox.Output)]>([])
-    private var scratch: UnsafeMutableRawBufferPointer
-    private var outbox = Outbox()
+    let scratch: UnsafeMutableRawBufferPointer
+    var outbox = Outbox()
     /// Connections that received output during the current iteration.
-    private var dirty: [Connection] = []
+    var dirty: [Connection] = []
     private var listenersRegistered = true
+    /// The state of this loop's HTTP connections.
+    var http = HTTPLoopState()
 
     init(index: Int, runtime: ServerRuntime) throws(SystemError) {
         self.index = index
@@ -75,6 +77,7 @@ final class EventLoop: @unchecked Sendable {
         var datas = [UInt64](repeating: 0, count: capacity)
         var events = [UInt32](repeating: 0, count: capacity)
         var ready: [(Connection, [Frame])] = []
+        var httpReady: [Connection] = []
         while runtime.state.load(ordering: .acquiring) != ServerRuntime.stopped {
             if runtime.state.load(ordering: .acquiring) == ServerRuntime.draining && listenersRegistered {
                 removeListeners()
@@ -86,6 +89,7 @@ final class EventLoop: @unchecked Sendable {
                 break
             }
             ready.removeAll(keepingCapacity: true)
+            httpReady.removeAll(keepingCapacity: true)
             var mailboxReady = false
             for position in 0..<Int(count) {
                 let token = datas[position]
@@ -101,13 +105,21 @@ final class EventLoop: @unchecked Sendable {
                         flush(connection)
                     }
                     if flags & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
-                        readFrames(from: connection, into: &ready)
+                        if connection.http != nil {
+                            readHTTP(from: connection, closing: &ready, readable: &httpReady)
+                        } else {
+                            readFrames(from: connection, into: &ready)
+                        }
                     }
                 }
             }
             if mailboxReady { drainMailbox() }
             process(ready)
             if index == 0 { runTimersIfDue() }
+            if !httpReady.isEmpty || !http.resumable.isEmpty {
+                serviceHTTP(httpReady)
+            }
+            if http.connectionCount > 0 { closeIdleHTTPConnections() }
             flushDirty()
             runtime.checkDrained()
         }
@@ -118,6 +130,8 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func waitTimeout() -> Int32 {
+        // Output queued by a close during the last flush must not wait for the next event.
+        if !dirty.isEmpty || !http.resumable.isEmpty { return 0 }
         var timeout: Int64 = -1
         if index == 0 {
             let deadline = runtime.nextDeadline.load(ordering: .acquiring)
@@ -127,6 +141,9 @@ final class EventLoop: @unchecked Sendable {
         }
         if runtime.state.load(ordering: .acquiring) == ServerRuntime.draining {
             timeout = timeout < 0 ? 100 : min(timeout, 100)
+        }
+        if let sweep = idleSweepDelay() {
+            timeout = timeout < 0 ? sweep : min(timeout, sweep)
         }
         return Int32(clamping: timeout)
     }
@@ -164,19 +181,23 @@ final class EventLoop: @unchecked Sendable {
             configureAccepted(fd)
             let id = runtime.nextConnectionID()
             let session = runtime.withCore { core in
-                core.connect(connectionID: id, loopIndex: index, fd: fd, peerAddress: peer)
+                let session = core.connect(connectionID: id, loopIndex: index, fd: fd, peerAddress: peer)
+                // An HTTP client gets WORK_EXCEPTION, so its response can carry the exception text.
+                if listener.kind == .http { session.wantsExceptions = true }
+                return session
             }
             let parser = FrameParser(
                 maximumBodyLength: runtime.configuration.maximumPacketSize,
                 maximumLineLength: runtime.configuration.maximumAdminLineLength)
             let connection = Connection(id: id, fd: fd, peer: peer, session: session, parser: parser)
+            if listener.kind == .http { startHTTP(on: connection) }
             connections[id] = connection
             if cgs_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue, UInt64(id)) != 0 {
                 runtime.logger.error("cannot watch connection from \(peer): \(SystemError.current("epoll_ctl"))")
                 closeConnection(connection)
                 continue
             }
-            runtime.logger.info("accepted connection \(id) from \(peer) on fd \(fd)")
+            runtime.logger.info("accepted connection \(id) from \(peer) on fd \(fd)\(listener.kind == .http ? " (http)" : "")")
         }
     }
 
@@ -291,13 +312,14 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Hands the outbox to its connections: directly for this loop's, by mailbox for others'.
-    private func deliver() {
+    func deliver() {
         var remote: [Int: [(connectionID: Int, output: Outbox.Output)]] = [:]
         for item in outbox.items {
             if item.loopIndex == index {
                 guard let connection = connections[item.connectionID] else { continue }
                 connection.deliver(item.output)
                 dirty.append(connection)
+                if connection.http != nil { http.resumable.append(connection) }
             } else {
                 remote[item.loopIndex, default: []].append((item.connectionID, item.output))
             }
@@ -323,6 +345,7 @@ final class EventLoop: @unchecked Sendable {
             guard let connection = connections[item.connectionID] else { continue }
             connection.deliver(item.output)
             dirty.append(connection)
+            if connection.http != nil { http.resumable.append(connection) }
         }
     }
 
@@ -344,9 +367,7 @@ final class EventLoop: @unchecked Sendable {
                 if result == .wouldBlock {
                     if !connection.isWaitingForWritable {
                         connection.isWaitingForWritable = true
-                        _ = cgs_epoll_ctl(
-                            epollFD, EPOLL_CTL_MOD, connection.fd,
-                            EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue, UInt64(connection.id))
+                        updateInterest(connection)
                     }
                     return
                 }
@@ -360,16 +381,22 @@ final class EventLoop: @unchecked Sendable {
         }
         if connection.isWaitingForWritable {
             connection.isWaitingForWritable = false
-            _ = cgs_epoll_ctl(
-                epollFD, EPOLL_CTL_MOD, connection.fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue, UInt64(connection.id))
+            updateInterest(connection)
         }
         if connection.closeReason != nil {
             finishClose(connection)
         }
     }
 
+    /// Sets the epoll events of a connection from its write and input-pause state.
+    func updateInterest(_ connection: Connection) {
+        var events = connection.isInputPaused ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+        if connection.isWaitingForWritable { events |= EPOLLOUT.rawValue }
+        _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, events, UInt64(connection.id))
+    }
+
     /// Releases the connection's jobs in the core, unless that happened already, and closes it.
-    private func finishClose(_ connection: Connection) {
+    func finishClose(_ connection: Connection) {
         guard connections[connection.id] === connection else { return }
         if !connection.isReleased {
             connection.isReleased = true
@@ -386,6 +413,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func closeConnection(_ connection: Connection) {
         connections[connection.id] = nil
+        if connection.http != nil { http.connectionCount -= 1 }
         _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
         close(connection.fd)
         if let reason = connection.closeReason, !reason.isEmpty {

@@ -8,15 +8,25 @@ import Synchronization
 
 /// A bound, listening TCP socket.
 final class Listener: Sendable {
+    /// The protocol spoken on the connections a listener accepts.
+    enum Kind: Sendable, Equatable {
+        /// The Gearman binary and admin text protocols.
+        case gear
+        /// The HTTP protocol module.
+        case http
+    }
+
     let fd: Int32
     /// The bound address as `host:port`, IPv6 hosts in brackets.
     let description: String
     let port: Int
+    let kind: Kind
 
-    private init(fd: Int32, description: String, port: Int) {
+    private init(fd: Int32, description: String, port: Int, kind: Kind) {
         self.fd = fd
         self.description = description
         self.port = port
+        self.kind = kind
     }
 
     private let isClosed = Atomic<Bool>(false)
@@ -36,7 +46,7 @@ final class Listener: Sendable {
     ///
     /// With port 0 the first socket gets an ephemeral port and the others reuse it, so an IPv4
     /// and an IPv6 listener share one port number.
-    static func bind(host: String?, port: Int, backlog: Int) throws -> [Listener] {
+    static func bind(host: String?, port: Int, backlog: Int, kind: Kind = .gear) throws -> [Listener] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = cgs_sock_stream
@@ -66,7 +76,7 @@ final class Listener: Sendable {
         for var address in addresses {
             if chosenPort != port { setPort(&address.storage, chosenPort) }
             do {
-                let listener = try open(address.family, &address.storage, address.length, backlog: backlog)
+                let listener = try open(address.family, &address.storage, address.length, backlog: backlog, kind: kind)
                 chosenPort = listener.port
                 listeners.append(listener)
             } catch let error as SystemError where host == nil && address.family == AF_INET6
@@ -78,8 +88,9 @@ final class Listener: Sendable {
         return listeners
     }
 
-    private static func open(_ family: Int32, _ storage: inout sockaddr_storage, _ length: socklen_t, backlog: Int)
-        throws -> Listener
+    private static func open(
+        _ family: Int32, _ storage: inout sockaddr_storage, _ length: socklen_t, backlog: Int, kind: Kind
+    ) throws -> Listener
     {
         let fd = socket(family, cgs_sock_stream | cgs_sock_nonblock | cgs_sock_cloexec, 0)
         if fd < 0 { throw SystemError.current("socket") }
@@ -106,7 +117,7 @@ final class Listener: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { (SocketCalls.numericHost($0), SocketCalls.port($0)) }
         }
         let text = family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)"
-        return Listener(fd: fd, description: text, port: port)
+        return Listener(fd: fd, description: text, port: port, kind: kind)
     }
 
     private static func setPort(_ storage: inout sockaddr_storage, _ port: Int) {

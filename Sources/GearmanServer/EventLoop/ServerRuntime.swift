@@ -19,6 +19,8 @@ final class ServerRuntime: Sendable {
     /// The core's next timer deadline in monotonic milliseconds, or Int64.max when none.
     let nextDeadline = Atomic<Int64>(Int64.max)
     private let connectionCounter = Atomic<Int>(0)
+    /// Monotonic milliseconds when the server was created, for the uptime in `/status`.
+    let startedAt = JobCore.readMonotonicClock()
 
     init(configuration: ServerConfiguration, logger: Logger, listeners: [Listener]) {
         self.configuration = configuration

@@ -47,6 +47,9 @@ final class Job {
     var denominator: UInt32 = 0
     /// Changes on every assignment, so a timeout armed for an earlier assignment is recognised as stale.
     var assignment: UInt64 = 0
+    /// Monotonic nanoseconds when the job last entered its queue, or when its worker took it
+    /// while it runs. `Metrics` sets it for the queue-wait and run-time histograms.
+    var enteredStateAt: Int64 = 0
     /// The key under which the job is in the unique index, if it is there.
     var uniqueKey: UniqueKey?
     /// The key under which the job is in the persistent queue, once it was queued for storing.

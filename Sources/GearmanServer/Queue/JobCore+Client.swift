@@ -59,6 +59,7 @@ extension JobCore {
         nextJobNumber += 1
         nextSequence += 1
         jobs[job.number] = job
+        metrics.jobSubmitted(job)
         if let key {
             job.uniqueKey = key
             uniqueIndex[key] = job

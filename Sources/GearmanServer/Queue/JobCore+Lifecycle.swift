@@ -4,6 +4,7 @@ extension JobCore {
     /// Puts a job in its priority queue and wakes sleeping workers for it.
     func enqueue(_ job: Job, atHead: Bool, outbox: inout Outbox) {
         job.state = .queued
+        metrics.jobEnqueued(job)
         let lane = job.priority.rawValue
         if atHead {
             job.function.queues[lane].prepend(job)
@@ -58,6 +59,7 @@ extension JobCore {
     /// Takes a job back from a worker that lost it; after `--job-retries` attempts it fails instead.
     func returnToQueue(_ job: Job, reason: String, outbox: inout Outbox) {
         guard job.isRunning else { return }
+        metrics.jobReturned(job)
         job.function.running -= 1
         job.state = .queued
         job.retries += 1
@@ -71,6 +73,7 @@ extension JobCore {
         let limit = configuration.jobRetries
         if limit > 0 && job.retries >= limit {
             logger.notice("dropped job \(handleText) after \(job.retries) failed attempts: \(reason)")
+            metrics.jobDropped(job)
             let handle = self.handle(of: job)[...]
             for listener in job.listeners {
                 outbox.send(.workFail, [handle], to: listener)

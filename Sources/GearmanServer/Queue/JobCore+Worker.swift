@@ -76,6 +76,7 @@ extension JobCore {
         job.numerator = 0
         job.denominator = 0
         job.function.running += 1
+        metrics.jobStarted(job)
         session.heldJobs.append(job)
 
         let handle = self.handle(of: job)[...]
@@ -150,6 +151,7 @@ extension JobCore {
             outbox.sendError("JOB_NOT_FOUND", message, to: session)
             return
         }
+        metrics.jobReported(job, result: packet.type)
         var relayed = packet
         relayed.magic = .response
         switch packet.type {

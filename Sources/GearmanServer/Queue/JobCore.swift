@@ -39,6 +39,8 @@ final class JobCore: @unchecked Sendable {  // Sendable only because the core lo
     var uniqueIndex: [UniqueKey: Job] = [:]
     var sessions: [Int: Session] = [:]
     var timers = DeadlineHeap<TimerAction>()
+    /// Job counters and timing histograms for `GET /metrics` of the HTTP module.
+    var metrics = Metrics()
 
     /// The persistent queue's committer, or nil with the in-memory queue.
     var committer: StoreCommitter?

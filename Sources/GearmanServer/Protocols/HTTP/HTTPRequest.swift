@@ -1,0 +1,81 @@
+/// The HTTP/1.x versions the server accepts.
+enum HTTPVersion: Sendable, Equatable {
+    case http1_0
+    case http1_1
+
+    var text: String {
+        switch self {
+        case .http1_0: return "HTTP/1.0"
+        case .http1_1: return "HTTP/1.1"
+        }
+    }
+}
+
+/// One header field as received: the name in lower case and the value as raw bytes, because a
+/// unique key may be any bytes.
+struct HTTPField: Sendable, Equatable {
+    let name: String
+    let value: [UInt8]
+
+    init(name: String, value: [UInt8]) {
+        self.name = name.lowercased()
+        self.value = value
+    }
+
+    init(_ name: String, _ value: String) {
+        self.init(name: name, value: Array(value.utf8))
+    }
+}
+
+/// A parsed request: request line, header fields and the decoded body.
+struct HTTPRequest: Sendable, Equatable {
+    var method: String
+    /// The request target as sent, such as `/reverse?x=1`.
+    var target: String
+    var version: HTTPVersion
+    var fields: [HTTPField]
+    var body: [UInt8]
+
+    /// The value of the first field named `name` (any case), or nil.
+    func value(_ name: String) -> [UInt8]? {
+        let wanted = name.lowercased()
+        return fields.first(where: { $0.name == wanted })?.value
+    }
+
+    /// The value of the first field named `name` decoded as UTF-8, or nil.
+    func stringValue(_ name: String) -> String? {
+        value(name).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The comma-separated tokens of every `Connection` field, in lower case.
+    var connectionOptions: [String] {
+        let wanted = "connection"
+        var options: [String] = []
+        for field in fields where field.name == wanted {
+            for token in String(decoding: field.value, as: UTF8.self).split(separator: ",") {
+                options.append(token.trimmingBlanks().lowercased())
+            }
+        }
+        return options
+    }
+
+    /// Whether the connection stays open after the response: HTTP/1.1 keeps it unless the client
+    /// sent `Connection: close`, and HTTP/1.0 closes it unless the client sent
+    /// `Connection: keep-alive`.
+    var keepsAlive: Bool {
+        let options = connectionOptions
+        if options.contains("close") { return false }
+        return version == .http1_1 || options.contains("keep-alive")
+    }
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing spaces and tabs.
+    func trimmingBlanks() -> String {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isBlank($0) }), let last = lastIndex(where: { !isBlank($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}
