@@ -131,3 +131,16 @@ struct HTTPObservabilityTests {
         #expect(check.outputText + check.errorText == "", "promtool warnings: \(check.outputText)\(check.errorText)")
     }
 }
+
+@Suite("Web dashboard")
+struct DashboardTests {
+    @Test("GET / serves the dashboard page")
+    func dashboardIsServed() async throws {
+        let http = try await HTTPServer.start()
+        defer { http.stop() }
+        let page = try await Curl.run(["-s", "-i", "\(http.baseURL)/"])
+        #expect(page.outputText.contains("Content-Type: text/html; charset=utf-8"))
+        #expect(page.outputText.contains("<title>Gearman job server</title>"))
+        #expect(page.outputText.contains("fetch(server.url"))
+    }
+}

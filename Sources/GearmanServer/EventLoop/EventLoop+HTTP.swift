@@ -174,6 +174,9 @@ extension EventLoop {
         case .healthz:
             body = Array("ok\n".utf8)
             contentType = "text/plain; charset=utf-8"
+        case .dashboard:
+            body = Array(DashboardPage.html.utf8)
+            contentType = "text/html; charset=utf-8"
         }
         let parts = connection.http!.writer.response(
             .ok, fields: [("Content-Type", contentType), ("Cache-Control", "no-store")], body: body[...],

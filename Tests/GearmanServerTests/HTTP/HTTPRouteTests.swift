@@ -76,7 +76,7 @@ struct HTTPRouteTests {
         ("POST", "/f%00", [], 400),
         ("POST", "f", [], 400),
         ("POST", "/", [], 404),
-        ("GET", "/?q=1", [], 404),
+        ("PUT", "/?q=1", [], 404),
         ("POST", "/f", [("X-Gearman-Priority", "urgent")], 400),
         ("POST", "/f", [("X-Gearman-Background", "yes")], 400),
         ("POST", "/f", [("X-Gearman-Unique", String(repeating: "u", count: 65))], 400),
@@ -84,6 +84,12 @@ struct HTTPRouteTests {
     func invalidRequests(method: String, target: String, fields: [(String, String)], status: Int) {
         let rejection = Self.rejection(Self.request(method, target, fields: fields))
         #expect(rejection?.status == status)
+    }
+
+    @Test("GET / serves the dashboard")
+    func dashboardRoute() {
+        #expect(HTTPRoute.resolve(Self.request("GET", "/")) == .endpoint(.dashboard, headOnly: false))
+        #expect(HTTPRoute.resolve(Self.request("GET", "/?refresh=5")) == .endpoint(.dashboard, headOnly: false))
     }
 
     @Test("a 64-byte unique key is accepted")

@@ -8,6 +8,8 @@ enum HTTPEndpoint: String, Sendable, CaseIterable {
     case metrics = "/metrics"
     /// A liveness check that returns `ok`.
     case healthz = "/healthz"
+    /// The web dashboard page, which polls `/status`.
+    case dashboard = "/"
 }
 
 /// A job to submit for an HTTP request, as a SUBMIT_JOB variant.
