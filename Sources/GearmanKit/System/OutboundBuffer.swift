@@ -2,7 +2,7 @@
     import Glibc
 #endif
 
-/// Bytes queued for one nonblocking socket, written with `writev(2)`.
+/// Bytes queued for one socket, written with `sendmsg(2)` (a `writev(2)` that never raises SIGPIPE).
 ///
 /// Small packets are appended to the last chunk, so many packets go out in one system call.
 /// A large payload is queued as its own chunk that refers to the caller's storage instead of
@@ -90,7 +90,7 @@ public struct OutboundBuffer: Sendable {
                 let code = errno
                 if code == EINTR { continue }
                 if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
-                throw SystemError(code: code, call: "writev")
+                throw SystemError(code: code, call: "sendmsg")
             }
             consume(written)
         }
@@ -111,7 +111,12 @@ public struct OutboundBuffer: Sendable {
                         iov_len: raw.count - skip)
                 }
             }
-            return Glibc.writev(fd, iovecs.baseAddress, Int32(iovecCount))
+            // sendmsg with MSG_NOSIGNAL is writev for sockets, except that a peer that closed
+            // early yields EPIPE instead of a SIGPIPE that would kill the whole process.
+            var message = msghdr()
+            message.msg_iov = iovecs.baseAddress
+            message.msg_iovlen = iovecCount
+            return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
         }
     }
 
