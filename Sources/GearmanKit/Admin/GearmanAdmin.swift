@@ -87,7 +87,7 @@ public final class GearmanAdmin: Sendable {
     ///
     /// A submission is rejected when the function's jobs of all priorities together, queued and
     /// running, reach the limit of the submitted priority. A function the server does not know
-    /// yet is left alone (the server still answers OK), so create it first.
+    /// yet is left alone (the server still replies OK), so create it first.
     public func setMaximumQueue(_ function: String, limit: Int?) async throws {
         try await expectOK(limit.map { "maxqueue \(function) \($0)" } ?? "maxqueue \(function)")
     }

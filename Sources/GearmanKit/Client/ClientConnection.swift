@@ -4,9 +4,9 @@ import Synchronization
 /// (JOB_CREATED, STATUS_RES, OPTION_RES, ERROR …) to the request at the head of a FIFO, because
 /// a server answers a connection's requests in the order it received them.
 final class ClientConnection: Sendable {
-    /// What a request waits for.
+    /// The reply a request waits for.
     enum Waiter: Sendable {
-        /// A SUBMIT_*: told of creation, then of every WORK_* for the handle.
+        /// A SUBMIT_*: receives the creation, then every WORK_* for the handle.
         case submission(JobListener)
         /// GET_STATUS or GET_STATUS_UNIQUE.
         case status(CheckedContinuation<JobStatus, Error>)
@@ -29,7 +29,7 @@ final class ClientConnection: Sendable {
     private let sendLock = Mutex<Void>(())
     private let channelBox = Mutex<PacketChannel?>(nil)
 
-    /// Connects; `onClose` is told when the connection fails so the client can mark the server down.
+    /// Connects; `onClose` is called when the connection fails so the client can mark the server down.
     init(
         server: ServerAddress, connectTimeout: Int?, exceptions: Bool,
         onClose: @escaping @Sendable (GearmanError) -> Void

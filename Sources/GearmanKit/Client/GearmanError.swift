@@ -17,7 +17,7 @@ public enum GearmanError: Error, Sendable, Equatable, CustomStringConvertible {
     case timedOut(ServerAddress, milliseconds: Int)
     /// The server sent bytes that are not a valid packet.
     case protocolViolation(ServerAddress, WireError)
-    /// The server answered with an ERROR packet.
+    /// The server replied with an ERROR packet.
     case serverError(ServerAddress, code: String, message: String)
     /// The server sent a packet that makes no sense at this point.
     case unexpectedPacket(ServerAddress, PacketType)

@@ -14,7 +14,7 @@ final class JobListener: Sendable {
         var lostServers: [ServerAddress] = []
     }
 
-    /// Where events go: a stream for `events(for:)`, or one continuation for `run`'s result.
+    /// The destination of events: a stream for `events(for:)`, or one continuation for `run`'s result.
     enum Sink: Sendable {
         case stream(AsyncThrowingStream<JobEvent, Error>.Continuation)
         case result(CheckedContinuation<[UInt8], Error>)

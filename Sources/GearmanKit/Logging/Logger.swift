@@ -11,7 +11,7 @@ import Synchronization
 /// is written as one line when a different message arrives, so a fault that repeats per
 /// connection cannot flood the log.
 public final class Logger: Sendable {
-    /// Where log lines go.
+    /// The destination of log lines.
     public enum Destination: Sendable, Equatable {
         /// Standard error.
         case standardError
@@ -45,7 +45,7 @@ public final class Logger: Sendable {
     /// A logger that discards everything, for tests and embedding.
     public static let disabled: Logger = try! Logger(level: .fatal, destination: .none)
 
-    /// The most verbose level that is written.
+    /// The maximum (most verbose) level that is written.
     public var level: LogLevel {
         get { state.withLock { $0.level } }
         set { state.withLock { $0.level = newValue } }

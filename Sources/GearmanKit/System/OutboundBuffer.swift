@@ -100,8 +100,8 @@ public struct OutboundBuffer: Sendable {
     private func writeOnce(_ fd: Int32) -> Int {
         let iovecCount = min(chunks.count, 64)
         return withUnsafeTemporaryAllocation(of: iovec.self, capacity: iovecCount) { iovecs -> Int in
-            // Each chunk's storage stays alive while `chunks` is not mutated, which holds until
-            // writev returns, so the base pointers may escape the closures for that time.
+            // Each chunk's storage stays alive while `chunks` is not mutated, which is true until
+            // sendmsg returns, so the base pointers may escape the closures for that time.
             for index in 0..<iovecCount {
                 let chunk = chunks[index]
                 let skip = index == 0 ? writtenInFirst : 0

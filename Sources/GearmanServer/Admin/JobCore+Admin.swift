@@ -5,7 +5,7 @@ import GearmanKit
 #endif
 
 extension JobCore {
-    /// The most tokens an admin line may have; gearmand closes the connection on more.
+    /// The maximum number of tokens on an admin line; gearmand closes the connection on more.
     static let maximumAdminTokens = 5
 
     /// Handles one admin text line and queues the reply, formatted byte for byte as gearmand's.

@@ -7,7 +7,7 @@ extension GearmandOptions {
         "logfile-path", "logfile-fsync",
     ]
 
-    /// Options of the C gearmand's other queue backends, rejected with a message that says so.
+    /// Options of the C gearmand's other queue backends, rejected with a message that names them.
     static let unsupportedQueueOptionNames: Set<String> = [
         "libmemcached-servers", "libmemcached-prefix", "redis-server", "redis-port", "redis-password",
         "redis-prefix", "mysql-host", "mysql-port", "mysql-user", "mysql-password", "mysql-db", "mysql-table",
@@ -81,7 +81,7 @@ extension GearmandOptions {
             OptionSpec("max-packet-size", argument: .required("BYTES"),
                 help: "Largest packet body accepted; a larger one closes the connection with an ERROR.",
                 default: "268435456", section: general),
-            OptionSpec("max-admin-line", argument: .required("BYTES"), help: "Longest admin command line accepted.",
+            OptionSpec("max-admin-line", argument: .required("BYTES"), help: "Maximum length of an admin command line.",
                 default: "8192", section: general),
             OptionSpec("check-args", help: "Parse the options and config file, then exit.", section: general, hidden: true),
             OptionSpec("http-port", argument: .required("PORT"),

@@ -7,7 +7,7 @@ import GearmanKit
 /// The parsed command line of `gearmand`: the server configuration plus the process settings
 /// (daemon mode, pid file, log destination, user) that only the executable uses.
 public struct GearmandOptions: Sendable, Equatable {
-    /// What the command line asks for besides running the server.
+    /// The action the command line requests besides running the server.
     public enum Action: Sendable, Equatable {
         case run
         case help

@@ -4,7 +4,7 @@ import GearmanKit
 ///
 /// Owned by `JobCore` and read or changed only while its lock is held.
 final class Job {
-    /// Where a job is in its life.
+    /// The stage of a job's life.
     enum State {
         /// Waiting in its function's queue for a worker.
         case queued
@@ -26,7 +26,7 @@ final class Job {
     let reducer: ArraySlice<UInt8>?
     let priority: JobPriority
     /// Whether a client submitted the job in the background, so it must run even when no
-    /// client waits for it; set too when a background submission coalesces onto a foreground job.
+    /// client waits for it. It is also set when a background submission coalesces onto a foreground job.
     var isBackground: Bool
     /// The Unix time before which the job must not run, or 0.
     let runAt: Int64

@@ -1,7 +1,7 @@
 import GearmanKit
 
 extension JobCore {
-    /// The longest unique key accepted, in bytes.
+    /// The maximum unique key length accepted, in bytes.
     static let maximumUniqueLength = 64
 
     /// Handles every SUBMIT_* variant: coalesces on the unique key, enforces `maxqueue`, queues or

@@ -11,7 +11,7 @@ import GearmanKit
 /// take the lock once per batch, call `handle`, and deliver the `Outbox` afterwards. Nothing
 /// here touches a socket, so unit tests drive it directly.
 final class JobCore: @unchecked Sendable {  // Sendable only because the core lock guards every access.
-    /// What the connection should do after a frame was handled.
+    /// The next step for the connection after a frame was handled.
     enum Disposition: Equatable {
         case keepOpen
         /// Close after the queued output is written; the reason is logged.

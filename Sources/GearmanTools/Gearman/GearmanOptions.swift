@@ -68,7 +68,7 @@ public struct GearmanOptions: Sendable, Equatable {
                 section: common),
             OptionSpec(
                 "timeout", short: "t", argument: .required("MILLISECONDS"),
-                help: "Give up when the server does not answer within this time.", section: common),
+                help: "Fail when the server does not respond within this time.", section: common),
             OptionSpec(
                 "pid-file", short: "i", argument: .required("FILE"), help: "Write the process ID to this file.",
                 section: common),
