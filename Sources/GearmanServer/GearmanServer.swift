@@ -68,7 +68,8 @@ public final class GearmanServer: Sendable {
         let store: (any QueueStore)?
         let storedJobs: [StoredJob]
         do {
-            store = try QueueStores.make(type: configuration.queueType, options: configuration.queueOptions, logger: logger)
+            store = try QueueStores.make(
+                type: configuration.queueType, options: configuration.queueOptions, logger: logger)
             storedJobs = try store?.load() ?? []
         } catch {
             throw ServerError.queueFailed("\(error)")
@@ -77,7 +78,8 @@ public final class GearmanServer: Sendable {
         let committer = StoreCommitter(store: store, logger: logger) { [runtime] acknowledgements, failedJobs, reason in
             var outbox = Outbox()
             let deliveries = runtime.withCore { core in
-                let deliveries = core.acknowledged(acknowledgements, failedJobs: failedJobs, reason: reason, outbox: &outbox)
+                let deliveries = core.acknowledged(
+                    acknowledgements, failedJobs: failedJobs, reason: reason, outbox: &outbox)
                 core.routeHeldOutputs(&outbox)
                 return deliveries
             }

@@ -182,7 +182,10 @@ struct HTTPGatewayTests {
         defer { http.stop() }
         let worker = try ChildProcess(
             executable: Paths.builtGearman,
-            arguments: ["-h", "127.0.0.1", "-p", String(http.server.port), "-w", "-n", "-f", "lines", "--", "printf", "a\\nb\\n"],
+            arguments: [
+                "-h", "127.0.0.1", "-p", String(http.server.port), "-w", "-n", "-f", "lines", "--", "printf",
+                "a\\nb\\n",
+            ],
             standardOutput: http.server.directory.file("worker.stdout"),
             standardError: http.server.directory.file("worker.stderr"))
         defer { worker.stop() }
@@ -193,7 +196,9 @@ struct HTTPGatewayTests {
         let text = raw.outputText
         #expect(text.contains("Transfer-Encoding: chunked\r\n"))
         #expect(text.contains("X-Gearman-Command: WORK_DATA\r\n"))
-        #expect(text.hasSuffix("\r\n\r\n2\r\na\n\r\n2\r\nb\n\r\n0\r\nX-Gearman-Command: WORK_COMPLETE\r\n\r\n"), "\(text.debugDescription)")
+        #expect(
+            text.hasSuffix("\r\n\r\n2\r\na\n\r\n2\r\nb\n\r\n0\r\nX-Gearman-Command: WORK_COMPLETE\r\n\r\n"),
+            "\(text.debugDescription)")
 
         let decoded = try await Curl.run(["-d", "x", "\(http.baseURL)/lines"])
         #expect(decoded.outputText == "a\nb\n")
@@ -289,7 +294,8 @@ struct HTTPGatewayTests {
         #expect(large.value("Connection") == "close")
 
         let header = String(repeating: "h", count: 20_000)
-        let fields = try #require(Curl.responses(try await Curl.run(["-i", "-H", "X-Big: \(header)", "\(url)/f"])).first)
+        let fields = try #require(
+            Curl.responses(try await Curl.run(["-i", "-H", "X-Big: \(header)", "\(url)/f"])).first)
         #expect(fields.status == 431)
 
         let escape = try #require(Curl.responses(try await Curl.run(["-i", "-d", "x", "\(url)/bad%zz"])).first)
@@ -313,7 +319,9 @@ struct HTTPGatewayTests {
     @Test func functionNameIsURLDecoded() async throws {
         let http = try await HTTPServer.start()
         defer { http.stop() }
-        let result = try await Curl.run(["-H", "X-Gearman-Background: true", "-d", "x", "\(http.baseURL)/a%2Fb+c?ignored=1"])
+        let result = try await Curl.run([
+            "-H", "X-Gearman-Background: true", "-d", "x", "\(http.baseURL)/a%2Fb+c?ignored=1",
+        ])
         #expect(result.termination == .exited(0), "curl: \(result.errorText)")
         #expect(try http.adminFields("status", of: "a/b+c")?[1] == "1")
     }
@@ -368,7 +376,9 @@ struct HTTPGatewayTests {
         defer { directory.remove() }
         let arguments = ["-q", "libsqlite3", "--libsqlite3-db", directory.file("queue.db").path]
         let first = try await HTTPServer.start(arguments: arguments)
-        let result = try await Curl.run(["-i", "-H", "X-Gearman-Background: true", "-d", "kept", "\(first.baseURL)/stored"])
+        let result = try await Curl.run([
+            "-i", "-H", "X-Gearman-Background: true", "-d", "kept", "\(first.baseURL)/stored",
+        ])
         let response = try #require(Curl.responses(result).first, "curl: \(result.errorText)")
         #expect(response.value("X-Gearman-Command") == "JOB_CREATED")
         first.stop()

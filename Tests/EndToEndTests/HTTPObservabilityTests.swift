@@ -100,13 +100,17 @@ struct HTTPObservabilityTests {
             let name = fields[0]
             #expect(samples["gearman_jobs_running{function=\"\(name)\"}"] == fields[2], "\(name)")
             #expect(samples["gearman_workers{function=\"\(name)\"}"] == fields[3], "\(name)")
-            let queued = ["high", "normal", "low"].compactMap { samples["gearman_jobs_queued{function=\"\(name)\",priority=\"\($0)\"}"] }
+            let queued = ["high", "normal", "low"].compactMap {
+                samples["gearman_jobs_queued{function=\"\(name)\",priority=\"\($0)\"}"]
+            }
             #expect(queued.count == 3, "\(name)")
             #expect(queued.compactMap(Int.init).reduce(0, +) + (Int(fields[2]) ?? 0) == Int(fields[1]), "\(name)")
         }
         for line in priorityStatus {
             let fields = line.split(separator: "\t").map(String.init)
-            let queued = ["high", "normal", "low"].map { samples["gearman_jobs_queued{function=\"\(fields[0])\",priority=\"\($0)\"}"] ?? "?" }
+            let queued = ["high", "normal", "low"].map {
+                samples["gearman_jobs_queued{function=\"\(fields[0])\",priority=\"\($0)\"}"] ?? "?"
+            }
             #expect(queued == Array(fields[1...3]), "\(fields[0])")
         }
         #expect(samples["gearman_jobs_submitted_total{function=\"f\"}"] == "4")
@@ -118,7 +122,10 @@ struct HTTPObservabilityTests {
         withExtendedLifetime(worker) {}
     }
 
-    @Test(.enabled(if: Paths.isExecutable(promtool), "promtool (/usr/bin/promtool, Debian package prometheus) is not installed"))
+    @Test(
+        .enabled(
+            if: Paths.isExecutable(promtool), "promtool (/usr/bin/promtool, Debian package prometheus) is not installed"
+        ))
     func metricsPassPromtool() async throws {
         let (http, worker) = try await Self.startBusyServer()
         defer { http.stop() }

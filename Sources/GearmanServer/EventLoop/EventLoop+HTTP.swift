@@ -113,7 +113,9 @@ extension EventLoop {
             }
             pending = []
             for (item, snapshot) in zip(work, snapshots) {
-                guard case .snapshot(let endpoint, let request, let headOnly) = item.request, let snapshot else { continue }
+                guard case .snapshot(let endpoint, let request, let headOnly) = item.request, let snapshot else {
+                    continue
+                }
                 respond(to: request, endpoint: endpoint, headOnly: headOnly, snapshot: snapshot, on: item.connection)
                 pending.append(item.connection)
             }

@@ -63,7 +63,8 @@ final class Listener: Sendable {
         while let info = cursor {
             var storage = sockaddr_storage()
             withUnsafeMutableBytes(of: &storage) { raw in
-                raw.copyMemory(from: UnsafeRawBufferPointer(start: info.pointee.ai_addr, count: Int(info.pointee.ai_addrlen)))
+                raw.copyMemory(
+                    from: UnsafeRawBufferPointer(start: info.pointee.ai_addr, count: Int(info.pointee.ai_addrlen)))
             }
             addresses.append((info.pointee.ai_family, storage, info.pointee.ai_addrlen))
             cursor = info.pointee.ai_next
@@ -79,7 +80,8 @@ final class Listener: Sendable {
                 let listener = try open(address.family, &address.storage, address.length, backlog: backlog, kind: kind)
                 chosenPort = listener.port
                 listeners.append(listener)
-            } catch let error as SystemError where host == nil && address.family == AF_INET6
+            } catch let error as SystemError
+                where host == nil && address.family == AF_INET6
                 && (error.code == EAFNOSUPPORT || error.code == EADDRNOTAVAIL)
             {
                 continue  // A host without IPv6 still serves IPv4.
@@ -90,8 +92,7 @@ final class Listener: Sendable {
 
     private static func open(
         _ family: Int32, _ storage: inout sockaddr_storage, _ length: socklen_t, backlog: Int, kind: Kind
-    ) throws -> Listener
-    {
+    ) throws -> Listener {
         let fd = socket(family, cgs_sock_stream | cgs_sock_nonblock | cgs_sock_cloexec, 0)
         if fd < 0 { throw SystemError.current("socket") }
         do {
@@ -123,9 +124,13 @@ final class Listener: Sendable {
     private static func setPort(_ storage: inout sockaddr_storage, _ port: Int) {
         withUnsafeMutablePointer(to: &storage) { pointer in
             if Int32(pointer.pointee.ss_family) == AF_INET {
-                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port = UInt16(port).bigEndian }
+                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    $0.pointee.sin_port = UInt16(port).bigEndian
+                }
             } else {
-                pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port = UInt16(port).bigEndian }
+                pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    $0.pointee.sin6_port = UInt16(port).bigEndian
+                }
             }
         }
     }

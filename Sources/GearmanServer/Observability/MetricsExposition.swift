@@ -13,7 +13,8 @@ enum MetricsExposition {
         family(&text, "gearman_jobs_queued", "gauge", "Jobs waiting for a worker, scheduled jobs included.")
         for row in snapshot.functions {
             for (index, priority) in priorities.enumerated() {
-                text += "gearman_jobs_queued{function=\(label(row.name)),priority=\"\(priority)\"} \(row.queued[index])\n"
+                text +=
+                    "gearman_jobs_queued{function=\(label(row.name)),priority=\"\(priority)\"} \(row.queued[index])\n"
             }
         }
         family(&text, "gearman_jobs_running", "gauge", "Jobs assigned to a worker and not finished.")
@@ -27,9 +28,15 @@ enum MetricsExposition {
 
         let counters = snapshot.counters.sorted { $0.key.lexicographicallyPrecedes($1.key) }
         let counterFamilies: [(name: String, help: String, value: (Metrics.FunctionCounters) -> UInt64)] = [
-            ("gearman_jobs_submitted_total", "Jobs created by submissions; a submission that coalesced is not counted.", \.submitted),
+            (
+                "gearman_jobs_submitted_total",
+                "Jobs created by submissions; a submission that coalesced is not counted.", \.submitted
+            ),
             ("gearman_jobs_completed_total", "Jobs whose worker sent WORK_COMPLETE.", \.completed),
-            ("gearman_jobs_failed_total", "Jobs whose worker sent WORK_FAIL, and jobs dropped after --job-retries attempts.", \.failed),
+            (
+                "gearman_jobs_failed_total",
+                "Jobs whose worker sent WORK_FAIL, and jobs dropped after --job-retries attempts.", \.failed
+            ),
             ("gearman_jobs_exceptions_total", "Jobs whose worker sent WORK_EXCEPTION.", \.exceptions),
             ("gearman_jobs_retried_total", "Jobs taken back from a worker that disconnected or timed out.", \.retried),
         ]
@@ -41,7 +48,10 @@ enum MetricsExposition {
         }
         let histograms: [(name: String, help: String, value: (Metrics.FunctionCounters) -> Metrics.Histogram)] = [
             ("gearman_job_queue_wait_seconds", "Time from entering the queue to being taken by a worker.", \.queueWait),
-            ("gearman_job_run_seconds", "Time from being taken by a worker to WORK_COMPLETE, WORK_FAIL or WORK_EXCEPTION.", \.runTime),
+            (
+                "gearman_job_run_seconds",
+                "Time from being taken by a worker to WORK_COMPLETE, WORK_FAIL or WORK_EXCEPTION.", \.runTime
+            ),
         ]
         for histogram in histograms {
             family(&text, histogram.name, "histogram", histogram.help)
@@ -73,7 +83,9 @@ enum MetricsExposition {
         text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
     }
 
-    private static func append(_ histogram: Metrics.Histogram, named name: String, function: String, to text: inout String) {
+    private static func append(
+        _ histogram: Metrics.Histogram, named name: String, function: String, to text: inout String
+    ) {
         let cumulative = histogram.cumulativeCounts
         for (index, bound) in Metrics.Histogram.boundLabels.enumerated() {
             text += "\(name)_bucket{function=\(function),le=\"\(bound)\"} \(cumulative[index])\n"

@@ -46,7 +46,8 @@ struct ProcessMetrics: Sendable, Equatable {
         guard let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
         // fields[0] is field 3 (state), so field N is fields[N - 3].
-        guard fields.count > 21, let start = Int(fields[19]), let virtual = Int(fields[20]), let resident = Int(fields[21])
+        guard fields.count > 21, let start = Int(fields[19]), let virtual = Int(fields[20]),
+            let resident = Int(fields[21])
         else { return nil }
         return (start, virtual, resident)
     }

@@ -40,7 +40,8 @@ extension JobCore {
     func snapshot(uptimeSeconds: Double) -> ServerSnapshot {
         let functionRows = functionOrder.map { function in
             ServerSnapshot.FunctionRow(
-                name: function.name, queued: JobPriority.allCases.map { function.waiting($0) }, running: function.running,
+                name: function.name, queued: JobPriority.allCases.map { function.waiting($0) },
+                running: function.running,
                 workers: function.registrations)
         }
         let workerRows = sessions.values.filter { !$0.abilities.isEmpty }.sorted { $0.fd < $1.fd }.map { session in

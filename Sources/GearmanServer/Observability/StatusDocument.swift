@@ -23,7 +23,8 @@ enum StatusDocument {
         text += "],\"workers\":["
         for (index, worker) in snapshot.workers.enumerated() {
             if index > 0 { text += "," }
-            text += "{\"fd\":\(worker.fd),\"address\":\(quoted(worker.address)),\"client_id\":\(quoted(worker.clientID))"
+            text +=
+                "{\"fd\":\(worker.fd),\"address\":\(quoted(worker.address)),\"client_id\":\(quoted(worker.clientID))"
             text += ",\"functions\":[\(worker.functions.map(quoted).joined(separator: ","))]}"
         }
         return text + "]}\n"

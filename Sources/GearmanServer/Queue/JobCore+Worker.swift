@@ -91,7 +91,8 @@ extension JobCore {
         }
 
         if let ability = session.abilities.first(where: { $0.function === job.function }), ability.timeout > 0 {
-            armTimer(.timeout(job, assignment: job.assignment), at: monotonicMilliseconds() + Int64(ability.timeout),
+            armTimer(
+                .timeout(job, assignment: job.assignment), at: monotonicMilliseconds() + Int64(ability.timeout),
                 outbox: &outbox)
         }
         // This worker is busy now; if jobs remain, make sure another sleeping worker hears of them.

@@ -142,7 +142,8 @@ struct HTTPResponse: Sendable {
             let size = Int(sizeText, radix: 16) ?? 0
             if size == 0 {
                 while let trailerEnd = rest.firstIndex(of: 10) {
-                    let isEmpty = trailerEnd == rest.startIndex || (trailerEnd == rest.startIndex + 1 && rest.first == 13)
+                    let isEmpty =
+                        trailerEnd == rest.startIndex || (trailerEnd == rest.startIndex + 1 && rest.first == 13)
                     rest = rest[(trailerEnd + 1)...]
                     if isEmpty { break }
                 }
@@ -232,7 +233,8 @@ final class RawWorker {
             if reply.type == WorkerPacketNumber.jobAssignUnique {
                 let parts = reply.body.split(separator: 0, maxSplits: 3, omittingEmptySubsequences: false)
                 return Assignment(
-                    handle: String(decoding: parts[0], as: UTF8.self), function: String(decoding: parts[1], as: UTF8.self),
+                    handle: String(decoding: parts[0], as: UTF8.self),
+                    function: String(decoding: parts[1], as: UTF8.self),
                     unique: String(decoding: parts[2], as: UTF8.self), workload: parts.count > 3 ? Array(parts[3]) : [])
             }
             try #require(reply.type == WorkerPacketNumber.noJob, "GRAB_JOB_UNIQ got packet type \(reply.type)")

@@ -42,7 +42,8 @@ struct HTTPRequestParserTests {
 
     @Test("GET with header fields")
     func simpleGet() throws {
-        let requests = try Self.requests("GET /reverse?x=1 HTTP/1.1\r\nHost: localhost\r\nX-Gearman-Unique:  abc \r\n\r\n")
+        let requests = try Self.requests(
+            "GET /reverse?x=1 HTTP/1.1\r\nHost: localhost\r\nX-Gearman-Unique:  abc \r\n\r\n")
         try #require(requests.count == 1)
         let request = requests[0]
         #expect(request.method == "GET")
@@ -69,9 +70,12 @@ struct HTTPRequestParserTests {
         parser.append(Array("abc".utf8))
         #expect(try parser.next() == nil)
         parser.append(Array("def".utf8))
-        #expect(try parser.next() == .request(HTTPRequest(
-            method: "PUT", target: "/f", version: .http1_1, fields: [HTTPField("Content-Length", "6")],
-            body: Array("abcdef".utf8))))
+        #expect(
+            try parser.next()
+                == .request(
+                    HTTPRequest(
+                        method: "PUT", target: "/f", version: .http1_1, fields: [HTTPField("Content-Length", "6")],
+                        body: Array("abcdef".utf8))))
         #expect(parser.bufferedCount == 0)
         #expect(!parser.hasPartialRequest)
     }
@@ -153,8 +157,10 @@ struct HTTPRequestParserTests {
         ("space before colon", "GET /f HTTP/1.1\r\nHost : x\r\n\r\n", 400),
         ("NUL in a field value", "GET /f HTTP/1.1\r\nA: b\u{0}c\r\n\r\n", 400),
         ("bare carriage return", "GET /f HTTP/1.1\r\nA: b\rc\r\n\r\n", 400),
-        ("Content-Length with Transfer-Encoding",
-         "POST /f HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (
+            "Content-Length with Transfer-Encoding",
+            "POST /f HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400
+        ),
         ("conflicting Content-Length", "POST /f HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
         ("negative Content-Length", "POST /f HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
         ("Content-Length over the limit", "POST /f HTTP/1.1\r\nContent-Length: 4097\r\n\r\n", 413),
@@ -164,12 +170,20 @@ struct HTTPRequestParserTests {
         ("Transfer-Encoding in HTTP/1.0", "POST /f HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
         ("chunk size not hexadecimal", "POST /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
         ("chunk longer than declared", "POST /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n", 400),
-        ("chunked body over the limit",
-         "POST /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + String(repeating: "a", count: 2048)
-            + "\r\n801\r\n", 413),
+        (
+            "chunked body over the limit",
+            "POST /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + String(repeating: "a", count: 2048)
+                + "\r\n801\r\n", 413
+        ),
         ("unknown expectation", "POST /f HTTP/1.1\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", 417),
-        ("header fields over the limit", "GET /f HTTP/1.1\r\nA: " + String(repeating: "a", count: 1100) + "\r\n\r\n", 431),
-        ("unfinished header fields over the limit", "GET /f HTTP/1.1\r\nA: " + String(repeating: "a", count: 1100), 431),
+        (
+            "header fields over the limit", "GET /f HTTP/1.1\r\nA: " + String(repeating: "a", count: 1100) + "\r\n\r\n",
+            431
+        ),
+        (
+            "unfinished header fields over the limit", "GET /f HTTP/1.1\r\nA: " + String(repeating: "a", count: 1100),
+            431
+        ),
         ("request line over the limit", "GET /" + String(repeating: "a", count: 1100), 414),
     ]
 

@@ -19,7 +19,8 @@ struct HTTPResponseWriterTests {
             date: Self.date)
         #expect(
             Self.text(parts)
-                == "HTTP/1.1 200 OK\r\nServer: GearmanKit/test\r\nDate: \(Self.date)\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi")
+                == "HTTP/1.1 200 OK\r\nServer: GearmanKit/test\r\nDate: \(Self.date)\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi"
+        )
     }
 
     @Test("Connection field for close and HTTP/1.0 keep-alive")
@@ -27,16 +28,19 @@ struct HTTPResponseWriterTests {
         let closing = Self.text(
             Self.writer.response(.notFound, body: [], keepAlive: false, requestVersion: .http1_1, date: Self.date))
         #expect(closing.contains("\r\nConnection: close\r\n"))
-        let kept = Self.text(Self.writer.response(.ok, body: [], keepAlive: true, requestVersion: .http1_0, date: Self.date))
+        let kept = Self.text(
+            Self.writer.response(.ok, body: [], keepAlive: true, requestVersion: .http1_0, date: Self.date))
         #expect(kept.contains("\r\nConnection: keep-alive\r\n"))
-        let plain = Self.text(Self.writer.response(.ok, body: [], keepAlive: true, requestVersion: .http1_1, date: Self.date))
+        let plain = Self.text(
+            Self.writer.response(.ok, body: [], keepAlive: true, requestVersion: .http1_1, date: Self.date))
         #expect(!plain.contains("Connection:"))
     }
 
     @Test("HEAD response keeps Content-Length and drops the body")
     func headOnly() {
         let parts = Self.writer.response(
-            .ok, body: Array("hello".utf8)[...], keepAlive: true, requestVersion: .http1_1, date: Self.date, headOnly: true)
+            .ok, body: Array("hello".utf8)[...], keepAlive: true, requestVersion: .http1_1, date: Self.date,
+            headOnly: true)
         let text = Self.text(parts)
         #expect(text.contains("Content-Length: 5\r\n"))
         #expect(text.hasSuffix("\r\n\r\n"))
@@ -44,7 +48,9 @@ struct HTTPResponseWriterTests {
 
     @Test("chunks and the last chunk")
     func chunks() {
-        #expect(Self.text(Self.writer.chunk(Array(repeating: UInt8(ascii: "a"), count: 26)[...])) == "1a\r\n" + String(repeating: "a", count: 26) + "\r\n")
+        #expect(
+            Self.text(Self.writer.chunk(Array(repeating: UInt8(ascii: "a"), count: 26)[...])) == "1a\r\n"
+                + String(repeating: "a", count: 26) + "\r\n")
         #expect(Self.writer.chunk([]).isEmpty)
         #expect(
             String(decoding: Self.writer.lastChunk(trailers: [("X-Gearman-Command", "WORK_COMPLETE")]), as: UTF8.self)
@@ -54,9 +60,11 @@ struct HTTPResponseWriterTests {
     @Test("large body is not copied")
     func bodyByReference() {
         let body = [UInt8](repeating: 7, count: 100_000)
-        let parts = Self.writer.response(.ok, body: body[...], keepAlive: true, requestVersion: .http1_1, date: Self.date)
+        let parts = Self.writer.response(
+            .ok, body: body[...], keepAlive: true, requestVersion: .http1_1, date: Self.date)
         #expect(parts.count == 2)
-        let shared = parts[1].withUnsafeBufferPointer { $0.baseAddress } == body.withUnsafeBufferPointer { $0.baseAddress }
+        let shared =
+            parts[1].withUnsafeBufferPointer { $0.baseAddress } == body.withUnsafeBufferPointer { $0.baseAddress }
         #expect(shared)
     }
 
@@ -84,7 +92,9 @@ struct HTTPJobExchangeTests {
     }
 
     /// Feeds packets and returns the concatenated output text with the last output's flags.
-    static func run(_ exchange: inout HTTPJobExchange, _ packets: [Packet]) -> (text: String, finished: Bool, closes: Bool) {
+    static func run(_ exchange: inout HTTPJobExchange, _ packets: [Packet]) -> (
+        text: String, finished: Bool, closes: Bool
+    ) {
         var text = ""
         var last = HTTPJobExchange.Output()
         for packet in packets {
@@ -112,10 +122,12 @@ struct HTTPJobExchangeTests {
         let created = Self.run(&exchange, [Self.packet(.jobCreated, "H:x:1")])
         #expect(created.text.isEmpty)
         #expect(!created.finished)
-        let result = Self.run(&exchange, [
-            Self.packet(.workStatus, "H:x:1", "1", "2"), Self.packet(.workWarning, "H:x:1", "careful"),
-            Self.packet(.workComplete, "H:x:1", "olleh"),
-        ])
+        let result = Self.run(
+            &exchange,
+            [
+                Self.packet(.workStatus, "H:x:1", "1", "2"), Self.packet(.workWarning, "H:x:1", "careful"),
+                Self.packet(.workComplete, "H:x:1", "olleh"),
+            ])
         #expect(result.finished)
         #expect(result.text.contains("X-Gearman-Command: WORK_COMPLETE\r\n"))
         #expect(result.text.hasSuffix("Content-Length: 5\r\n\r\nolleh"))
@@ -136,9 +148,11 @@ struct HTTPJobExchangeTests {
     @Test("WORK_EXCEPTION gives 500 with the text")
     func exception() {
         var exchange = Self.exchange()
-        let result = Self.run(&exchange, [
-            Self.packet(.jobCreated, "H:x:1"), Self.packet(.workException, "H:x:1", "division by zero"),
-        ])
+        let result = Self.run(
+            &exchange,
+            [
+                Self.packet(.jobCreated, "H:x:1"), Self.packet(.workException, "H:x:1", "division by zero"),
+            ])
         #expect(result.text.hasPrefix("HTTP/1.1 500 Internal Server Error\r\n"))
         #expect(result.text.contains("X-Gearman-Command: WORK_EXCEPTION\r\n"))
         #expect(result.text.hasSuffix("\r\n\r\ndivision by zero"))
@@ -147,14 +161,19 @@ struct HTTPJobExchangeTests {
     @Test("WORK_DATA streams chunks for HTTP/1.1")
     func streamedChunks() {
         var exchange = Self.exchange()
-        let result = Self.run(&exchange, [
-            Self.packet(.jobCreated, "H:x:1"), Self.packet(.workData, "H:x:1", "a\n"), Self.packet(.workData, "H:x:1", ""),
-            Self.packet(.workData, "H:x:1", "b\n"), Self.packet(.workComplete, "H:x:1", "end"),
-        ])
-        let head = "HTTP/1.1 200 OK\r\nServer: GearmanKit/test\r\nDate: \(Self.date)\r\nX-Gearman-Job-Handle: H:x:1\r\n"
+        let result = Self.run(
+            &exchange,
+            [
+                Self.packet(.jobCreated, "H:x:1"), Self.packet(.workData, "H:x:1", "a\n"),
+                Self.packet(.workData, "H:x:1", ""),
+                Self.packet(.workData, "H:x:1", "b\n"), Self.packet(.workComplete, "H:x:1", "end"),
+            ])
+        let head =
+            "HTTP/1.1 200 OK\r\nServer: GearmanKit/test\r\nDate: \(Self.date)\r\nX-Gearman-Job-Handle: H:x:1\r\n"
             + "X-Gearman-Command: WORK_DATA\r\nContent-Type: application/octet-stream\r\nTrailer: X-Gearman-Command\r\n"
             + "Transfer-Encoding: chunked\r\n\r\n"
-        #expect(result.text == head + "2\r\na\n\r\n2\r\nb\n\r\n3\r\nend\r\n0\r\nX-Gearman-Command: WORK_COMPLETE\r\n\r\n")
+        #expect(
+            result.text == head + "2\r\na\n\r\n2\r\nb\n\r\n3\r\nend\r\n0\r\nX-Gearman-Command: WORK_COMPLETE\r\n\r\n")
         #expect(result.finished)
         #expect(!result.closes)
     }
@@ -162,9 +181,12 @@ struct HTTPJobExchangeTests {
     @Test("WORK_DATA streams until close for HTTP/1.0")
     func streamedUntilClose() {
         var exchange = Self.exchange(version: .http1_0, keepAlive: true)
-        let result = Self.run(&exchange, [
-            Self.packet(.jobCreated, "H:x:1"), Self.packet(.workData, "H:x:1", "a"), Self.packet(.workComplete, "H:x:1", "b"),
-        ])
+        let result = Self.run(
+            &exchange,
+            [
+                Self.packet(.jobCreated, "H:x:1"), Self.packet(.workData, "H:x:1", "a"),
+                Self.packet(.workComplete, "H:x:1", "b"),
+            ])
         #expect(result.text.contains("Connection: close\r\n"))
         #expect(!result.text.contains("Content-Length"))
         #expect(!result.text.contains("chunked"))
@@ -195,7 +217,8 @@ struct HTTPJobExchangeTests {
     @Test("packets of other jobs are ignored")
     func otherHandles() {
         var exchange = Self.exchange()
-        let result = Self.run(&exchange, [Self.packet(.jobCreated, "H:x:1"), Self.packet(.workComplete, "H:x:2", "no")])
+        let result = Self.run(
+            &exchange, [Self.packet(.jobCreated, "H:x:1"), Self.packet(.workComplete, "H:x:2", "no")])
         #expect(result.text.isEmpty)
         #expect(!exchange.isFinished)
     }

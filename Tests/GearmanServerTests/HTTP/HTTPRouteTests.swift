@@ -39,16 +39,18 @@ struct HTTPRouteTests {
         #expect(submission.workload.isEmpty)
     }
 
-    @Test("headers choose the packet type", arguments: [
-        ([], PacketType.submitJob),
-        ([("X-Gearman-Priority", "high")], .submitJobHigh),
-        ([("X-Gearman-Priority", "LOW")], .submitJobLow),
-        ([("X-Gearman-Priority", "normal")], .submitJob),
-        ([("X-Gearman-Background", "true")], .submitJobBackground),
-        ([("X-Gearman-Background", "false")], .submitJob),
-        ([("X-Gearman-Background", "TRUE"), ("X-Gearman-Priority", "high")], .submitJobHighBackground),
-        ([("x-gearman-background", "true"), ("x-gearman-priority", "low")], .submitJobLowBackground),
-    ])
+    @Test(
+        "headers choose the packet type",
+        arguments: [
+            ([], PacketType.submitJob),
+            ([("X-Gearman-Priority", "high")], .submitJobHigh),
+            ([("X-Gearman-Priority", "LOW")], .submitJobLow),
+            ([("X-Gearman-Priority", "normal")], .submitJob),
+            ([("X-Gearman-Background", "true")], .submitJobBackground),
+            ([("X-Gearman-Background", "false")], .submitJob),
+            ([("X-Gearman-Background", "TRUE"), ("X-Gearman-Priority", "high")], .submitJobHighBackground),
+            ([("x-gearman-background", "true"), ("x-gearman-priority", "low")], .submitJobLowBackground),
+        ])
     func packetTypes(fields: [(String, String)], expected: PacketType) throws {
         let submission = try #require(Self.submission(Self.request("PUT", "/f", fields: fields)))
         #expect(submission.packet.type == expected)
@@ -61,26 +63,30 @@ struct HTTPRouteTests {
         #expect(submission.packet.argument(1) == [UInt8(ascii: "-")])
     }
 
-    @Test("function names are URL-decoded", arguments: [
-        ("/a%2Fb", "a/b"), ("/a+b", "a+b"), ("/a%20b", "a b"), ("/f?x=1", "f"), ("//f", "/f"), ("/%e2%82%ac", "€"),
-        ("http://example.com/f", "f"), ("HTTPS://example.com:8080/g?q", "g"),
-    ])
+    @Test(
+        "function names are URL-decoded",
+        arguments: [
+            ("/a%2Fb", "a/b"), ("/a+b", "a+b"), ("/a%20b", "a b"), ("/f?x=1", "f"), ("//f", "/f"), ("/%e2%82%ac", "€"),
+            ("http://example.com/f", "f"), ("HTTPS://example.com:8080/g?q", "g"),
+        ])
     func functionNames(target: String, expected: String) throws {
         let submission = try #require(Self.submission(Self.request("POST", target)))
         #expect(submission.function == Array(expected.utf8))
     }
 
-    @Test("invalid requests are rejected", arguments: [
-        ("POST", "/%zz", [(String, String)](), 400),
-        ("POST", "/f%2", [], 400),
-        ("POST", "/f%00", [], 400),
-        ("POST", "f", [], 400),
-        ("POST", "/", [], 404),
-        ("PUT", "/?q=1", [], 404),
-        ("POST", "/f", [("X-Gearman-Priority", "urgent")], 400),
-        ("POST", "/f", [("X-Gearman-Background", "yes")], 400),
-        ("POST", "/f", [("X-Gearman-Unique", String(repeating: "u", count: 65))], 400),
-    ])
+    @Test(
+        "invalid requests are rejected",
+        arguments: [
+            ("POST", "/%zz", [(String, String)](), 400),
+            ("POST", "/f%2", [], 400),
+            ("POST", "/f%00", [], 400),
+            ("POST", "f", [], 400),
+            ("POST", "/", [], 404),
+            ("PUT", "/?q=1", [], 404),
+            ("POST", "/f", [("X-Gearman-Priority", "urgent")], 400),
+            ("POST", "/f", [("X-Gearman-Background", "yes")], 400),
+            ("POST", "/f", [("X-Gearman-Unique", String(repeating: "u", count: 65))], 400),
+        ])
     func invalidRequests(method: String, target: String, fields: [(String, String)], status: Int) {
         let rejection = Self.rejection(Self.request(method, target, fields: fields))
         #expect(rejection?.status == status)
@@ -110,7 +116,9 @@ struct HTTPRouteTests {
         for endpoint in HTTPEndpoint.allCases {
             #expect(HTTPRoute.resolve(Self.request("GET", endpoint.rawValue)) == .endpoint(endpoint, headOnly: false))
             #expect(HTTPRoute.resolve(Self.request("HEAD", endpoint.rawValue)) == .endpoint(endpoint, headOnly: true))
-            #expect(HTTPRoute.resolve(Self.request("GET", endpoint.rawValue + "?x")) == .endpoint(endpoint, headOnly: false))
+            #expect(
+                HTTPRoute.resolve(Self.request("GET", endpoint.rawValue + "?x")) == .endpoint(endpoint, headOnly: false)
+            )
             let rejection = Self.rejection(Self.request("DELETE", endpoint.rawValue))
             #expect(rejection?.status == 405)
             #expect(rejection?.allow == "GET, HEAD")

@@ -113,7 +113,8 @@ struct ObservabilityFormatTests {
                 ServerSnapshot.FunctionRow(name: Array("re\"v\\erse".utf8), queued: [1, 2, 3], running: 1, workers: 2)
             ],
             workers: [
-                ServerSnapshot.WorkerRow(fd: 9, address: "::1", clientID: Array("id\n1".utf8), functions: [Array("f".utf8)])
+                ServerSnapshot.WorkerRow(
+                    fd: 9, address: "::1", clientID: Array("id\n1".utf8), functions: [Array("f".utf8)])
             ],
             counters: [Array("f".utf8): counters])
     }

@@ -143,7 +143,8 @@ struct HTTPJobExchange: Sendable {
         let code = packet.stringArgument(0)
         let status: HTTPStatus = code == "QUEUE_ERROR" ? .serviceUnavailable : .internalServerError
         let response = writer.textResponse(
-            status, "\(code): \(packet.stringArgument(1))", fields: [("X-Gearman-Command", "ERROR")], keepAlive: keepAlive,
+            status, "\(code): \(packet.stringArgument(1))", fields: [("X-Gearman-Command", "ERROR")],
+            keepAlive: keepAlive,
             requestVersion: requestVersion, date: date)
         return finish(response, closes: !keepAlive)
     }

@@ -233,13 +233,15 @@ struct HTTPRequestParser: Sendable {
         }
         let name = line[line.startIndex..<colon]
         guard !name.isEmpty, name.allSatisfy(isTokenByte) else {
-            throw .badRequest("The header field name '\(String(decoding: name.prefix(100), as: UTF8.self))' is not a valid token.")
+            throw .badRequest(
+                "The header field name '\(String(decoding: name.prefix(100), as: UTF8.self))' is not a valid token.")
         }
         var value = line[(colon + 1)...]
         while let first = value.first, first == space || first == tab { value = value.dropFirst() }
         while let last = value.last, last == space || last == tab { value = value.dropLast() }
         if value.contains(where: { ($0 < 0x20 && $0 != tab) || $0 == 0x7f }) {
-            throw .badRequest("The value of header field '\(String(decoding: name, as: UTF8.self))' contains control characters.")
+            throw .badRequest(
+                "The value of header field '\(String(decoding: name, as: UTF8.self))' contains control characters.")
         }
         return HTTPField(name: String(decoding: name, as: UTF8.self), value: Array(value))
     }
@@ -275,7 +277,9 @@ struct HTTPRequestParser: Sendable {
             guard codings.count == 1 else {
                 throw HTTPRequestError(
                     status: .notImplemented,
-                    message: "The transfer coding '\(codings.dropLast().joined(separator: ", "))' is not supported; send the body unencoded.")
+                    message:
+                        "The transfer coding '\(codings.dropLast().joined(separator: ", "))' is not supported; send the body unencoded."
+                )
             }
             pending = request
             chunkedBody = []
@@ -304,10 +308,13 @@ struct HTTPRequestParser: Sendable {
     static func contentLength(of fields: [HTTPField], maximum: Int) throws(HTTPRequestError) -> Int {
         var length: Int? = nil
         for field in fields {
-            for piece in String(decoding: field.value, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false) {
+            for piece in String(decoding: field.value, as: UTF8.self).split(
+                separator: ",", omittingEmptySubsequences: false)
+            {
                 let text = piece.trimmingBlanks()
                 guard !text.isEmpty, text.utf8.allSatisfy(isDigit) else {
-                    throw .badRequest("Content-Length '\(String(decoding: field.value.prefix(40), as: UTF8.self))' is not a number.")
+                    throw .badRequest(
+                        "Content-Length '\(String(decoding: field.value.prefix(40), as: UTF8.self))' is not a number.")
                 }
                 // More than 18 digits can overflow Int; such a length is over any limit anyway.
                 let value = text.count > 18 ? Int.max : Int(text)!
@@ -319,7 +326,8 @@ struct HTTPRequestParser: Sendable {
         }
         let result = length ?? 0
         if result > maximum {
-            throw HTTPRequestError(status: .contentTooLarge, message: "The body is longer than the limit of \(maximum) bytes.")
+            throw HTTPRequestError(
+                status: .contentTooLarge, message: "The body is longer than the limit of \(maximum) bytes.")
         }
         return result
     }
@@ -330,7 +338,9 @@ struct HTTPRequestParser: Sendable {
             switch phase {
             case .sizeLine:
                 guard let lineEnd = buffer[start...].firstIndex(of: Self.lineFeed) else {
-                    if bufferedCount > Self.maximumChunkLineLength { throw .badRequest("A chunk-size line is too long.") }
+                    if bufferedCount > Self.maximumChunkLineLength {
+                        throw .badRequest("A chunk-size line is too long.")
+                    }
                     state = .chunkedBody(phase)
                     return continueIfExpected()
                 }
@@ -341,7 +351,8 @@ struct HTTPRequestParser: Sendable {
                 } else {
                     if size > limits.maximumBodySize - chunkedBody.count {
                         throw HTTPRequestError(
-                            status: .contentTooLarge, message: "The body is longer than the limit of \(limits.maximumBodySize) bytes.")
+                            status: .contentTooLarge,
+                            message: "The body is longer than the limit of \(limits.maximumBodySize) bytes.")
                     }
                     phase = .data(remaining: size)
                 }
@@ -371,7 +382,8 @@ struct HTTPRequestParser: Sendable {
                 guard let lineEnd = buffer[start...].firstIndex(of: Self.lineFeed) else {
                     if size + bufferedCount > limits.maximumHeadSize {
                         throw HTTPRequestError(
-                            status: .headerFieldsTooLarge, message: "The trailer fields exceed \(limits.maximumHeadSize) bytes.")
+                            status: .headerFieldsTooLarge,
+                            message: "The trailer fields exceed \(limits.maximumHeadSize) bytes.")
                     }
                     state = .chunkedBody(phase)
                     return nil

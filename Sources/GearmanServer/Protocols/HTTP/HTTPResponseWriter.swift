@@ -72,7 +72,8 @@ struct HTTPResponseWriter: Sendable {
         requestVersion: HTTPVersion, date: String, headOnly: Bool = false
     ) -> [ArraySlice<UInt8>] {
         response(
-            status, fields: [("Content-Type", "text/plain; charset=utf-8")] + fields, body: Array((message + "\n").utf8)[...],
+            status, fields: [("Content-Type", "text/plain; charset=utf-8")] + fields,
+            body: Array((message + "\n").utf8)[...],
             keepAlive: keepAlive, requestVersion: requestVersion, date: date, headOnly: headOnly)
     }
 
@@ -119,7 +120,8 @@ enum HTTPDate {
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func pad(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(days[Int(parts.tm_wday)]), \(pad(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+        return
+            "\(days[Int(parts.tm_wday)]), \(pad(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
             + "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)) GMT"
     }
 }

@@ -77,7 +77,8 @@ enum HTTPRoute: Sendable, Equatable {
         }
         guard ["GET", "POST", "PUT"].contains(request.method) else {
             return .reject(
-                .methodNotAllowed, message: "\(request.method) is not allowed; use POST, PUT or GET /FUNCTION to run a job.",
+                .methodNotAllowed,
+                message: "\(request.method) is not allowed; use POST, PUT or GET /FUNCTION to run a job.",
                 allow: jobMethods)
         }
         let function: [UInt8]
@@ -93,7 +94,8 @@ enum HTTPRoute: Sendable, Equatable {
         let unique = request.value("x-gearman-unique") ?? []
         if unique.count > JobCore.maximumUniqueLength {
             return .reject(
-                .badRequest, message: "X-Gearman-Unique is \(unique.count) bytes; the limit is \(JobCore.maximumUniqueLength).",
+                .badRequest,
+                message: "X-Gearman-Unique is \(unique.count) bytes; the limit is \(JobCore.maximumUniqueLength).",
                 allow: nil)
         }
         var priority = JobPriority.normal
@@ -103,7 +105,8 @@ enum HTTPRoute: Sendable, Equatable {
             case "normal", "": priority = .normal
             case "low": priority = .low
             default:
-                return .reject(.badRequest, message: "Invalid X-Gearman-Priority '\(text)': use high, normal or low.", allow: nil)
+                return .reject(
+                    .badRequest, message: "Invalid X-Gearman-Priority '\(text)': use high, normal or low.", allow: nil)
             }
         }
         var isBackground = false
@@ -112,7 +115,8 @@ enum HTTPRoute: Sendable, Equatable {
             case "true": isBackground = true
             case "false", "": isBackground = false
             default:
-                return .reject(.badRequest, message: "Invalid X-Gearman-Background '\(text)': use true or false.", allow: nil)
+                return .reject(
+                    .badRequest, message: "Invalid X-Gearman-Background '\(text)': use true or false.", allow: nil)
             }
         }
         let workload = request.method == "GET" ? [] : request.body
