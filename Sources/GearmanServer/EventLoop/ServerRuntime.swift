@@ -30,7 +30,10 @@ final class ServerRuntime: Sendable {
     }
 
     func withCore<Result>(_ body: (JobCore) throws -> Result) rethrows -> Result {
-        try core.withLock { core in try body(core) }
+        try core.withLock { core in
+            defer { core.handStagedStoreBatch() }
+            return try body(core)
+        }
     }
 
     /// Hands output produced off the loop threads (by the store committer) to the owning loops.
@@ -64,7 +67,8 @@ final class ServerRuntime: Sendable {
 
     func requestStop(graceful: Bool) {
         if graceful {
-            _ = state.compareExchange(expected: ServerRuntime.running, desired: ServerRuntime.draining, ordering: .acquiringAndReleasing)
+            _ = state.compareExchange(
+                expected: ServerRuntime.running, desired: ServerRuntime.draining, ordering: .acquiringAndReleasing)
             logger.notice("graceful shutdown requested: no new connections, stopping once no job is left")
         } else {
             state.store(ServerRuntime.stopped, ordering: .releasing)

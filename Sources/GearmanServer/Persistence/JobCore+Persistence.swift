@@ -6,7 +6,7 @@ extension JobCore {
     /// A job already stored needs no new `.add`; its acknowledgement still waits for the
     /// committer so that it cannot overtake earlier held replies.
     func persist(_ job: Job, acknowledging session: Session, outbox: inout Outbox) {
-        guard let committer else {
+        guard committer != nil else {
             outbox.send(.jobCreated, [handle(of: job)[...]], to: session)
             return
         }
@@ -20,7 +20,7 @@ extension JobCore {
                 runAt: job.runAt)
             job.storedKey = stored.key
             session.heldOutputs += 1
-            committer.enqueue(
+            stagedStoreBatch.append(
                 .add(stored), job: job.number,
                 acknowledgement: acknowledgement(jobCreated(job), for: session, requiredJob: job.number))
             return
@@ -43,12 +43,20 @@ extension JobCore {
     func unstore(_ job: Job) {
         guard let key = job.storedKey else { return }
         job.storedKey = nil
-        committer?.enqueue(.remove(key))
+        if committer != nil { stagedStoreBatch.append(.remove(key)) }
     }
 
     private func hold(_ output: Outbox.Output, for session: Session, requiredJob: UInt64?) {
         session.heldOutputs += 1
-        committer?.acknowledge(acknowledgement(output, for: session, requiredJob: requiredJob))
+        if committer != nil { stagedStoreBatch.append(acknowledgement(output, for: session, requiredJob: requiredJob)) }
+    }
+
+    /// Hands the store operations staged under the core lock to the committer; called by
+    /// `ServerRuntime.withCore` before it releases the lock.
+    func handStagedStoreBatch() {
+        guard let committer, !stagedStoreBatch.isEmpty else { return }
+        committer.enqueue(stagedStoreBatch)
+        stagedStoreBatch = StoreCommitter.Batch()
     }
 
     /// Moves output for connections that have replies held in the committer behind those

@@ -33,6 +33,15 @@ public struct StoredJobKey: Sendable, Hashable {
         self.function = function
         self.unique = unique
     }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combineBytes(of: function)
+        hasher.combineBytes(of: unique)
+    }
+
+    public static func == (left: StoredJobKey, right: StoredJobKey) -> Bool {
+        bytesEqual(left.unique, right.unique) && bytesEqual(left.function, right.function)
+    }
 }
 
 /// One change to a persistent queue.

@@ -26,13 +26,53 @@ final class StoreCommitter: Sendable {
         let requiredJob: UInt64?
     }
 
-    private struct Batch {
+    /// Store operations and the replies that wait for them, in core order.
+    ///
+    /// The core collects one while it holds its lock and hands it over with `enqueue(_:)`
+    /// before releasing the lock, so the committer's own lock is taken once per event-loop
+    /// pass rather than once per job.
+    struct Batch {
         var operations: [StoreOperation] = []
         /// For each `.add`, the job it stores; parallel to the adds in `operations`.
         var addedJobs: [UInt64] = []
         var acknowledgements: [Acknowledgement] = []
         var isStopping = false
+
+        var isEmpty: Bool { operations.isEmpty && acknowledgements.isEmpty }
+
+        /// True when nothing in the batch is waited for: only removals of finished jobs.
+        var holdsOnlyRemovals: Bool { addedJobs.isEmpty && acknowledgements.isEmpty && !isStopping }
+
+        /// Adds an operation, and the reply that waits for it, in one step.
+        ///
+        /// The two must enter the same batch: a reply taken into a later batch than its `.add`
+        /// could not learn that the add failed, and would acknowledge a job that was not stored.
+        mutating func append(_ operation: StoreOperation, job: UInt64? = nil, acknowledgement: Acknowledgement? = nil) {
+            operations.append(operation)
+            if case .add = operation { addedJobs.append(job ?? 0) }
+            if let acknowledgement { acknowledgements.append(acknowledgement) }
+        }
+
+        /// Adds a reply to send once everything before it is durable.
+        mutating func append(_ acknowledgement: Acknowledgement) {
+            acknowledgements.append(acknowledgement)
+        }
+
+        mutating func append(contentsOf other: Batch) {
+            operations += other.operations
+            addedJobs += other.addedJobs
+            acknowledgements += other.acknowledgements
+        }
     }
+
+    /// How long removals of finished jobs may wait for company before they are committed.
+    ///
+    /// Nobody waits for a removal, and losing one in a crash only runs that job again (the
+    /// promise is at least once), so a drain commits removals in groups instead of one
+    /// transaction per finished job.
+    static let removalDelayMilliseconds: Int32 = 10
+    /// The number of waiting removals that is committed at once without waiting longer.
+    static let removalBatchLimit = 2048
 
     let store: any QueueStore
     private let logger: Logger
@@ -62,24 +102,25 @@ final class StoreCommitter: Sendable {
         close(wakeFD)
     }
 
-    /// Queues an operation, and the reply that waits for it, in one step; call with the core
-    /// lock held so store order is core order.
-    ///
-    /// The two must enter the same batch: a reply taken into a later batch than its `.add`
-    /// could not learn that the add failed, and would acknowledge a job that was not stored.
-    func enqueue(_ operation: StoreOperation, job: UInt64? = nil, acknowledgement: Acknowledgement? = nil) {
-        pending.withLock { batch in
-            batch.operations.append(operation)
-            if case .add = operation { batch.addedJobs.append(job ?? 0) }
-            if let acknowledgement { batch.acknowledgements.append(acknowledgement) }
+    /// Queues a batch collected by the core; call with the core lock held so store order is
+    /// core order.
+    func enqueue(_ staged: Batch) {
+        guard !staged.isEmpty else { return }
+        let wake = pending.withLock { batch in
+            let wasEmpty = batch.isEmpty
+            batch.append(contentsOf: staged)
+            // The committer is woken when work appears, when someone starts to wait, and when
+            // enough removals piled up; further removals need no system call each.
+            return wasEmpty || !staged.holdsOnlyRemovals || batch.operations.count >= Self.removalBatchLimit
         }
-        signal()
+        if wake { signal() }
     }
 
-    /// Queues a reply to send once everything queued before it is durable.
-    func acknowledge(_ acknowledgement: Acknowledgement) {
-        pending.withLock { $0.acknowledgements.append(acknowledgement) }
-        signal()
+    /// Queues one operation and the reply that waits for it; see `Batch.append`.
+    func enqueue(_ operation: StoreOperation, job: UInt64? = nil, acknowledgement: Acknowledgement? = nil) {
+        var staged = Batch()
+        staged.append(operation, job: job, acknowledgement: acknowledgement)
+        enqueue(staged)
     }
 
     private func signal() {
@@ -120,6 +161,7 @@ final class StoreCommitter: Sendable {
         while true {
             var value: UInt64 = 0
             _ = read(wakeFD, &value, 8)
+            waitForCompanyOfRemovals()
             let batch = pending.withLock { batch in
                 let taken = batch
                 batch = Batch()
@@ -136,6 +178,60 @@ final class StoreCommitter: Sendable {
         }
     }
 
+    /// Waits while the pending batch holds only a few removals, until more arrive, something
+    /// that is waited for arrives, or `removalDelayMilliseconds` passed.
+    private func waitForCompanyOfRemovals() {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let deadlineMilliseconds =
+            Int64(deadline.tv_sec) * 1000 + Int64(deadline.tv_nsec) / 1_000_000
+            + Int64(Self.removalDelayMilliseconds)
+        while pending.withLock({ !$0.isEmpty && $0.holdsOnlyRemovals && $0.operations.count < Self.removalBatchLimit })
+        {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let remaining = deadlineMilliseconds - (Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+            if remaining <= 0 { return }
+            var descriptor = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, Int32(remaining)) > 0 {
+                var value: UInt64 = 0
+                _ = read(wakeFD, &value, 8)
+            }
+        }
+    }
+
+    /// Drops each `.add` that a later `.remove` of the same key in the same batch undoes: the
+    /// job finished before it was stored, so it need not reach the store.
+    ///
+    /// The removal is dropped too when the add was the first operation on its key in the batch
+    /// (the key cannot be stored then: a stored job's key is never added again while it lives);
+    /// otherwise it stays, so whatever an earlier operation left behind is removed.
+    static func withoutFinishedPairs(_ operations: [StoreOperation]) -> [StoreOperation] {
+        let hasRemoval = operations.contains { if case .remove = $0 { return true } else { return false } }
+        let hasAdd = operations.contains { if case .add = $0 { return true } else { return false } }
+        guard hasRemoval && hasAdd else { return operations }
+        var openAdd: [StoredJobKey: (index: Int, isFirst: Bool)] = [:]
+        var touched = Set<StoredJobKey>()
+        var dropped = [Bool](repeating: false, count: operations.count)
+        var anyDropped = false
+        for (index, operation) in operations.enumerated() {
+            switch operation {
+            case .add(let job):
+                let isFirst = touched.insert(job.key).inserted
+                openAdd[job.key] = (index, isFirst && openAdd[job.key] == nil)
+            case .remove(let key):
+                touched.insert(key)
+                if let add = openAdd.removeValue(forKey: key) {
+                    dropped[add.index] = true
+                    dropped[index] = add.isFirst
+                    anyDropped = true
+                }
+            }
+        }
+        guard anyDropped else { return operations }
+        return operations.indices.compactMap { dropped[$0] ? nil : operations[$0] }
+    }
+
     /// Jobs whose `.add` failed in the previous batch. A background submission that coalesced
     /// onto such a job before the failure was handled has its reply in the next batch, and
     /// must get QUEUE_ERROR too. Touched only by the committer thread.
@@ -146,7 +242,10 @@ final class StoreCommitter: Sendable {
         var reason: String? = nil
         if !batch.operations.isEmpty {
             do {
-                try store.commit(batch.operations)
+                let operations = Self.withoutFinishedPairs(batch.operations)
+                if !operations.isEmpty {
+                    try store.commit(operations)
+                }
                 if isFailing.exchange(false, ordering: .relaxed) {
                     logger.notice("queue store \(store.description) works again")
                 }

@@ -44,6 +44,8 @@ final class JobCore: @unchecked Sendable {  // Sendable only because the core lo
 
     /// The persistent queue's committer, or nil with the in-memory queue.
     var committer: StoreCommitter?
+    /// Store operations and held replies of the current locked section, for the committer.
+    var stagedStoreBatch = StoreCommitter.Batch()
 
     var nextJobNumber: UInt64 = 1
     var nextSequence: UInt64 = 0

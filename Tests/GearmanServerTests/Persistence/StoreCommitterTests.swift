@@ -1,0 +1,135 @@
+import GearmanKit
+import Synchronization
+import Testing
+
+@testable import GearmanServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A store that keeps its jobs in a dictionary and records every commit it was given.
+private final class RecordingStore: QueueStore, Sendable {
+    let description = "recording"
+    let commits = Mutex<[[StoreOperation]]>([])
+    let stored = Mutex<[StoredJobKey: StoredJob]>([:])
+
+    func load() throws -> [StoredJob] { Array(stored.withLock { $0.values }) }
+
+    func commit(_ operations: [StoreOperation]) throws {
+        commits.withLock { $0.append(operations) }
+        stored.withLock { jobs in
+            for operation in operations {
+                switch operation {
+                case .add(let job): jobs[job.key] = job
+                case .remove(let key): jobs[key] = nil
+                }
+            }
+        }
+    }
+
+    func close() {}
+}
+
+/// Applies operations to an empty set of keys, as a store would.
+private func keysAfter(_ operations: [StoreOperation], startingWith initial: Set<StoredJobKey> = []) -> Set<
+    StoredJobKey
+> {
+    var keys = initial
+    for operation in operations {
+        switch operation {
+        case .add(let job): keys.insert(job.key)
+        case .remove(let key): keys.remove(key)
+        }
+    }
+    return keys
+}
+
+/// Polls `condition` for up to `seconds`.
+private func eventually(within seconds: Double, _ condition: () -> Bool) -> Bool {
+    let attempts = Int(seconds * 1000)
+    for _ in 0..<attempts {
+        if condition() { return true }
+        usleep(1000)
+    }
+    return condition()
+}
+
+@Suite("Store committer")
+struct StoreCommitterTests {
+    let a = SampleJobs.job("f", "a")
+    let b = SampleJobs.job("f", "b")
+    let c = SampleJobs.job("g", "a")
+
+    @Test("a job added and removed in one batch never reaches the store")
+    func finishedPairIsDropped() {
+        let operations: [StoreOperation] = [.add(a), .add(b), .remove(a.key), .add(c)]
+        #expect(StoreCommitter.withoutFinishedPairs(operations) == [.add(b), .add(c)])
+    }
+
+    @Test("a removal of a key stored before the batch is kept")
+    func earlierRemovalIsKept() {
+        let operations: [StoreOperation] = [.remove(a.key), .add(a), .remove(a.key)]
+        #expect(StoreCommitter.withoutFinishedPairs(operations) == [.remove(a.key), .remove(a.key)])
+    }
+
+    @Test("dropping pairs never changes what the store ends up holding")
+    func droppingKeepsTheResult() {
+        let keys = [a, b, c]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let initial = Set(keys.filter { _ in Bool.random(using: &generator) }.map(\.key))
+            var live = initial
+            var operations: [StoreOperation] = []
+            // Only sequences the server can produce: a key is added while absent and removed while present.
+            for _ in 0..<Int.random(in: 0...12, using: &generator) {
+                let job = keys.randomElement(using: &generator)!
+                if live.contains(job.key) {
+                    operations.append(.remove(job.key))
+                    live.remove(job.key)
+                } else {
+                    operations.append(.add(job))
+                    live.insert(job.key)
+                }
+            }
+            let reduced = StoreCommitter.withoutFinishedPairs(operations)
+            #expect(keysAfter(reduced, startingWith: initial) == keysAfter(operations, startingWith: initial))
+            #expect(reduced.count <= operations.count)
+        }
+    }
+
+    @Test("removals alone are committed together, and a new job does not wait for them")
+    func removalsWaitForCompany() throws {
+        let store = RecordingStore()
+        let delivered = Mutex<Int>(0)
+        let committer = StoreCommitter(store: store, logger: .disabled) {
+            acknowledgements, _, _ in
+            delivered.withLock { $0 += acknowledgements.count }
+        }
+        committer.start()
+        defer { committer.stop() }
+
+        let jobs = (0..<100).map { SampleJobs.job("f", "job-\($0)") }
+        for (number, job) in jobs.enumerated() {
+            committer.enqueue(.add(job), job: UInt64(number))
+        }
+        #expect(eventually(within: 5) { store.stored.withLock { $0.count } == 100 })
+        let commitsBefore = store.commits.withLock { $0.count }
+
+        for job in jobs {
+            committer.enqueue(.remove(job.key))
+        }
+        #expect(eventually(within: 5) { store.stored.withLock { $0.isEmpty } })
+        let removalCommits = store.commits.withLock { $0.count } - commitsBefore
+        #expect(removalCommits <= 2, "100 removals took \(removalCommits) commits")
+
+        // A waiting reply is committed at once, taking pending removals along.
+        committer.enqueue(.remove(SampleJobs.job("f", "gone").key))
+        let extra = SampleJobs.job("f", "extra")
+        let acknowledgement = StoreCommitter.Acknowledgement(
+            connectionID: 1, loopIndex: 0, output: .text(Array("OK\n".utf8)), requiredJob: 1000)
+        committer.enqueue(.add(extra), job: 1000, acknowledgement: acknowledgement)
+        #expect(eventually(within: 5) { delivered.withLock { $0 } == 1 })
+        #expect(store.stored.withLock { $0[extra.key] } == extra)
+    }
+}
