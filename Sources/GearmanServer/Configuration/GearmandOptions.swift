@@ -94,7 +94,9 @@ extension GearmandOptions {
         }
         // The C gearmand refuses to start without a database path; a file in the working
         // directory lets `gearmand -q libsqlite3` work as it is.
-        if options.server.queueType.lowercased() == "libsqlite3" && (options.server.queueOptions["libsqlite3-db"] ?? "").isEmpty {
+        if options.server.queueType.lowercased() == "libsqlite3"
+            && (options.server.queueOptions["libsqlite3-db"] ?? "").isEmpty
+        {
             options.server.queueOptions["libsqlite3-db"] = QueueStores.defaultSQLitePath
         }
         return options
@@ -136,7 +138,9 @@ extension GearmandOptions {
         case "job-retries": server.jobRetries = try Self.integer(value, option: name, minimum: 0)
         case "job-handle-prefix":
             guard !value.isEmpty, value.utf8.count <= 40 else {
-                throw CommandLineError("invalid value '\(value)' for --job-handle-prefix: use 1 to 40 bytes, so handles stay under 64 bytes")
+                throw CommandLineError(
+                    "invalid value '\(value)' for --job-handle-prefix: use 1 to 40 bytes, so handles stay under 64 bytes"
+                )
             }
             server.jobHandlePrefix = value
         case "hashtable-buckets": _ = try Self.integer(value, option: name, minimum: 1)
@@ -169,6 +173,7 @@ extension GearmandOptions {
         case "admin-shutdown": server.enableAdminShutdown = true
         case "max-packet-size": server.maximumPacketSize = try Self.integer(value, option: name, minimum: 1024)
         case "max-admin-line": server.maximumAdminLineLength = try Self.integer(value, option: name, minimum: 64)
+        case "busy-poll": server.busyPollMicroseconds = try Self.integer(value, option: name, minimum: 0)
         case "config-file": break
         case "queue-type":
             let known = ["builtin", "libsqlite3", "postgres", "libpq", "logfile"]
@@ -180,7 +185,8 @@ extension GearmandOptions {
         case "protocol":
             guard value.lowercased() == "http" else {
                 throw CommandLineError(
-                    "unknown protocol '\(value)' for --protocol: the only module is http; the Gearman protocol is always on")
+                    "unknown protocol '\(value)' for --protocol: the only module is http; the Gearman protocol is always on"
+                )
             }
             server.isHTTPEnabled = true
         case "ssl", "ssl-ca-file", "ssl-certificate", "ssl-key":
@@ -191,7 +197,9 @@ extension GearmandOptions {
                 return
             }
             if Self.unsupportedQueueOptionNames.contains(name) {
-                throw CommandLineError("--\(name) belongs to a queue backend this server does not have; use -q libsqlite3, Postgres or logfile")
+                throw CommandLineError(
+                    "--\(name) belongs to a queue backend this server does not have; use -q libsqlite3, Postgres or logfile"
+                )
             }
             throw CommandLineError("unknown option '--\(name)'")
         }
@@ -199,7 +207,8 @@ extension GearmandOptions {
 
     static func integer(_ text: String, option: String, minimum: Int) throws -> Int {
         guard let value = Int(text), value >= minimum else {
-            throw CommandLineError("invalid value '\(text)' for --\(option): expected a whole number of at least \(minimum)")
+            throw CommandLineError(
+                "invalid value '\(text)' for --\(option): expected a whole number of at least \(minimum)")
         }
         return value
     }

@@ -35,6 +35,15 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maximumPacketSize: Int = 256 << 20
     /// The longest admin command line accepted, in bytes.
     public var maximumAdminLineLength: Int = 8192
+    /// How long, in microseconds, an event loop keeps polling without sleeping after its last
+    /// event; 0 never polls.
+    ///
+    /// A loop that sleeps in the kernel between two packets of a busy connection pays a thread
+    /// wake-up each time, which on virtual machines costs more than the work itself. Polling
+    /// briefly after activity keeps request-reply chains (a worker taking one job after
+    /// another) fast, and an idle server still sleeps. One processor core leaves nothing to
+    /// poll on, so the default is 0 there.
+    public var busyPollMicroseconds: Int = ServerConfiguration.defaultBusyPoll
     /// Accept the admin `shutdown [graceful]` command.
     public var enableAdminShutdown = false
     /// The persistent queue (`-q`): `builtin` keeps jobs in memory only.
@@ -63,6 +72,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// HTTP client cannot submit a workload that a Gearman client could not.
     public var effectiveHTTPBodyLimit: Int {
         min(httpMaximumBodySize, maximumPacketSize)
+    }
+
+    /// 50 microseconds with two or more processor cores, 0 with one.
+    public static var defaultBusyPoll: Int {
+        defaultThreads > 1 ? 50 : 0
     }
 
     /// The number of processor cores, the default for `threads`.

@@ -46,7 +46,9 @@ final class EventLoop: @unchecked Sendable {
         for (position, listener) in runtime.listeners.enumerated() {
             // EPOLLEXCLUSIVE wakes one loop per incoming connection instead of all of them.
             let events = EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue
-            if cgs_epoll_ctl(epollFD, EPOLL_CTL_ADD, listener.fd, events, Self.listenerTokenBase | UInt64(position)) != 0 {
+            if cgs_epoll_ctl(epollFD, EPOLL_CTL_ADD, listener.fd, events, Self.listenerTokenBase | UInt64(position))
+                != 0
+            {
                 throw SystemError.current("epoll_ctl")
             }
         }
@@ -82,7 +84,14 @@ final class EventLoop: @unchecked Sendable {
             if runtime.state.load(ordering: .acquiring) == ServerRuntime.draining && listenersRegistered {
                 removeListeners()
             }
-            let count = cgs_epoll_wait(epollFD, &datas, &events, Int32(capacity), waitTimeout())
+            var timeout = waitTimeout()
+            // Busy polling: shortly after activity, look again without sleeping (see
+            // ServerConfiguration.busyPollMicroseconds).
+            if timeout != 0 && busyPollNanoseconds > 0 && monotonicNanoseconds() - lastEventTime < busyPollNanoseconds {
+                timeout = 0
+            }
+            let count = cgs_epoll_wait(epollFD, &datas, &events, Int32(capacity), timeout)
+            if count > 0 && busyPollNanoseconds > 0 { lastEventTime = monotonicNanoseconds() }
             if count < 0 {
                 if errno == EINTR { continue }
                 runtime.logger.error("epoll_wait failed on loop \(index): \(SystemError.current("epoll_wait"))")
@@ -129,6 +138,16 @@ final class EventLoop: @unchecked Sendable {
         connections = [:]
     }
 
+    /// When the last epoll_wait returned events, for busy polling.
+    private var lastEventTime: Int64 = 0
+    private lazy var busyPollNanoseconds = Int64(runtime.configuration.busyPollMicroseconds) * 1000
+
+    private func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
     private func waitTimeout() -> Int32 {
         // Output queued by a close during the last flush must not wait for the next event.
         if !dirty.isEmpty || !http.resumable.isEmpty { return 0 }
@@ -172,7 +191,8 @@ final class EventLoop: @unchecked Sendable {
                 let code = errno
                 if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
                 if code == ECONNABORTED || code == EPROTO { continue }
-                runtime.logger.error("accept on \(listener.description) failed: \(SystemError(code: code, call: "accept4"))")
+                runtime.logger.error(
+                    "accept on \(listener.description) failed: \(SystemError(code: code, call: "accept4"))")
                 return
             }
             let peer = withUnsafePointer(to: &address) {
@@ -197,7 +217,8 @@ final class EventLoop: @unchecked Sendable {
                 closeConnection(connection)
                 continue
             }
-            runtime.logger.info("accepted connection \(id) from \(peer) on fd \(fd)\(listener.kind == .http ? " (http)" : "")")
+            runtime.logger.info(
+                "accepted connection \(id) from \(peer) on fd \(fd)\(listener.kind == .http ? " (http)" : "")")
         }
     }
 
@@ -206,11 +227,15 @@ final class EventLoop: @unchecked Sendable {
         try? SocketCalls.setOption(fd, SOL_SOCKET, SO_KEEPALIVE, 1)
         try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         if configuration.keepalive {
-            if let idle = configuration.keepaliveIdle { try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, Int32(idle)) }
+            if let idle = configuration.keepaliveIdle {
+                try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, Int32(idle))
+            }
             if let interval = configuration.keepaliveInterval {
                 try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, Int32(interval))
             }
-            if let count = configuration.keepaliveCount { try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, Int32(count)) }
+            if let count = configuration.keepaliveCount {
+                try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, Int32(count))
+            }
         }
     }
 
@@ -404,7 +429,7 @@ final class EventLoop: @unchecked Sendable {
             runtime.withCore { core in
                 core.disconnect(connection.session, outbox: &outbox)
                 core.routeHeldOutputs(&outbox)
-            runtime.publishDeadline(core)
+                runtime.publishDeadline(core)
             }
             deliver()
         }

@@ -36,9 +36,17 @@ struct GearmandOptionsTests {
         #expect(options.logLevel == .info)
     }
 
+    @Test("--busy-poll sets the polling time, and 0 turns polling off")
+    func busyPoll() throws {
+        #expect(try GearmandOptions.parse(["--busy-poll=200"]).server.busyPollMicroseconds == 200)
+        #expect(try GearmandOptions.parse(["--busy-poll", "0"]).server.busyPollMicroseconds == 0)
+        let expected = ServerConfiguration.defaultThreads > 1 ? 50 : 0
+        #expect(try GearmandOptions.parse([]).server.busyPollMicroseconds == expected)
+    }
+
     @Test(
         "bad values name the option",
-        arguments: [["-t", "x"], ["--port", "70000"], ["--verbose", "LOUD"], ["--bogus"]])
+        arguments: [["-t", "x"], ["--port", "70000"], ["--verbose", "LOUD"], ["--bogus"], ["--busy-poll", "-1"]])
     func badValues(arguments: [String]) {
         #expect(throws: CommandLineError.self) { try GearmandOptions.parse(arguments) }
     }
