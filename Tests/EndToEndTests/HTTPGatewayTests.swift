@@ -276,6 +276,29 @@ struct HTTPGatewayTests {
         #expect(second.bodyText.hasPrefix("QUEUE_ERROR"))
     }
 
+    /// A body refused with 413 while the client is still sending it is read and discarded, so
+    /// the client's writes succeed and it reads the 413 and a clean end of the connection. A
+    /// server that closed at once would answer the rest of the body with a reset.
+    @Test func refusedBodyIsDrained() async throws {
+        let http = try await HTTPServer.start(arguments: ["--http-max-body-size", "1024"])
+        defer { http.stop() }
+        let connection = try http.connect()
+        try connection.send("POST /f HTTP/1.1\r\nHost: test\r\nContent-Length: 8000000\r\n\r\n")
+        let head = try connection.receiveLine()
+        #expect(head.hasPrefix("HTTP/1.1 413"))
+        // Give the server time to write the response and close its side, then send the body.
+        try await Task.sleep(for: .milliseconds(200))
+        let chunk = [UInt8](repeating: UInt8(ascii: "b"), count: 64 * 1024)
+        for _ in 0..<64 {
+            try connection.send(chunk)
+        }
+        shutdown(connection.fd, Int32(SHUT_WR))
+        let rest = try connection.receiveUntilClosed()
+        let response = HTTPResponse.parseAll(Array(head.utf8) + rest)
+        #expect(response.map(\.status) == [413])
+        #expect(response.first?.value("Connection") == "close")
+    }
+
     @Test func errorStatuses() async throws {
         let http = try await HTTPServer.start(arguments: ["--http-max-body-size", "1024"])
         defer { http.stop() }

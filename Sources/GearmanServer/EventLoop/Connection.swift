@@ -26,6 +26,9 @@ final class Connection {
     var http: HTTPConnectionState?
     /// Whether EPOLLIN is off because an HTTP connection buffered enough pipelined requests.
     var isInputPaused = false
+    /// Whether closing reads and discards the peer's remaining input first, because a request
+    /// was refused while its body may still be arriving.
+    var lingersOnClose = false
 
     init(id: Int, fd: Int32, peer: String, session: Session, parser: FrameParser) {
         self.id = id

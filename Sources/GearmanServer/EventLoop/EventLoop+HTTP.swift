@@ -13,6 +13,8 @@ struct HTTPLoopState {
     var connectionCount = 0
     /// Monotonic milliseconds of the next check for idle connections.
     var nextIdleSweep: Int64 = 0
+    /// Closed connections still read from until their peer stops sending, by connection ID.
+    var lingering: [Int: LingeringSocket] = [:]
 
     mutating func takeResumable() -> [Connection] {
         let taken = resumable
@@ -140,11 +142,10 @@ extension EventLoop {
                 write(parts, to: connection)
                 if closes {
                     // A request that breaks the framing is logged as an error when the
-                    // connection closes; a refused but well-formed one only at INFO.
-                    // NOTE: the socket closes as soon as the response is written, without
-                    // draining the rest of a rejected body, so a client that is still sending
-                    // one may get a reset instead of the 413. Clients that send
-                    // `Expect: 100-continue` (curl does above 1 KiB) never send such a body.
+                    // connection closes; a refused but well-formed one only at INFO. The peer
+                    // may still be sending the refused body, so the socket lingers (see
+                    // EventLoop+Lingering.swift).
+                    connection.lingersOnClose = true
                     connection.closeReason = note ?? ""
                     return nil
                 }

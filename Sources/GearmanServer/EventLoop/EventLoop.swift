@@ -108,6 +108,8 @@ final class EventLoop: @unchecked Sendable {
                     mailboxReady = true
                 } else if token & Self.listenerTokenBase != 0 {
                     acceptConnections(from: runtime.listeners[Int(token & ~Self.listenerTokenBase)])
+                } else if http.lingering[Int(token)] != nil && connections[Int(token)] == nil {
+                    drainLingering(Int(token))
                 } else if let connection = connections[Int(token)] {
                     let flags = events[position]
                     if flags & EPOLLOUT.rawValue != 0 {
@@ -129,6 +131,7 @@ final class EventLoop: @unchecked Sendable {
                 serviceHTTP(httpReady)
             }
             if http.connectionCount > 0 { closeIdleHTTPConnections() }
+            closeExpiredLingering()
             flushDirty()
             runtime.checkDrained()
         }
@@ -136,6 +139,9 @@ final class EventLoop: @unchecked Sendable {
             close(connection.fd)
         }
         connections = [:]
+        for id in Array(http.lingering.keys) {
+            closeLingering(id)
+        }
     }
 
     /// When the last epoll_wait returned events, for busy polling.
@@ -163,6 +169,9 @@ final class EventLoop: @unchecked Sendable {
         }
         if let sweep = idleSweepDelay() {
             timeout = timeout < 0 ? sweep : min(timeout, sweep)
+        }
+        if let linger = lingeringDelay() {
+            timeout = timeout < 0 ? linger : min(timeout, linger)
         }
         return Int32(clamping: timeout)
     }
@@ -439,8 +448,12 @@ final class EventLoop: @unchecked Sendable {
     private func closeConnection(_ connection: Connection) {
         connections[connection.id] = nil
         if connection.http != nil { http.connectionCount -= 1 }
-        _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
-        close(connection.fd)
+        if connection.lingersOnClose && runtime.state.load(ordering: .acquiring) != ServerRuntime.stopped {
+            linger(connection)
+        } else {
+            _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
+            close(connection.fd)
+        }
         if let reason = connection.closeReason, !reason.isEmpty {
             runtime.logger.error("closed connection from \(connection.peer) (fd \(connection.fd)): \(reason)")
         } else {

@@ -1,0 +1,78 @@
+import CGearmanSystem
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A socket whose response is written and whose write side is shut down, kept open for a while
+/// to read and discard what the peer still sends.
+struct LingeringSocket {
+    let fd: Int32
+    /// Monotonic milliseconds after which the socket is closed even if the peer keeps sending.
+    let deadline: Int64
+    var discarded = 0
+}
+
+/// Lingering close for HTTP connections that the server closes while the peer may still be
+/// sending: a request refused with 413, 431 or 400 before its body arrived.
+///
+/// Closing a socket that has unread input makes the kernel send a reset, and a client that is
+/// still writing its body then gets a send error and may never read the response that explains
+/// the refusal. So the server shuts down its write side, which ends the response with a FIN,
+/// and reads and discards input until the peer closes, `lingerMilliseconds` pass, or
+/// `lingerByteLimit` bytes were discarded.
+extension EventLoop {
+    static let lingerMilliseconds: Int64 = 2000
+    static let lingerByteLimit = 64 << 20
+
+    /// Shuts down the write side of a connection that was just taken out of `connections` and
+    /// keeps reading from it; the caller must not close the descriptor.
+    func linger(_ connection: Connection) {
+        shutdown(connection.fd, Int32(SHUT_WR))
+        let events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+        _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, events, UInt64(connection.id))
+        http.lingering[connection.id] = LingeringSocket(
+            fd: connection.fd, deadline: JobCore.readMonotonicClock() + Self.lingerMilliseconds)
+    }
+
+    /// Reads and discards what a lingering socket received; closes it at end of input, on an
+    /// error, or past the byte limit.
+    func drainLingering(_ id: Int) {
+        guard var socket = http.lingering[id] else { return }
+        while true {
+            let received = read(socket.fd, scratch.baseAddress, scratch.count)
+            if received > 0 {
+                socket.discarded += received
+                if socket.discarded >= Self.lingerByteLimit { break }
+                continue
+            }
+            if received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                http.lingering[id] = socket
+                return
+            }
+            break
+        }
+        closeLingering(id)
+    }
+
+    /// Closes lingering sockets whose time is up.
+    func closeExpiredLingering() {
+        guard !http.lingering.isEmpty else { return }
+        let now = JobCore.readMonotonicClock()
+        for (id, socket) in http.lingering where socket.deadline <= now {
+            closeLingering(id)
+        }
+    }
+
+    /// Milliseconds until the first lingering socket expires, or nil when there is none.
+    func lingeringDelay() -> Int64? {
+        guard let first = http.lingering.values.map(\.deadline).min() else { return nil }
+        return max(0, first - JobCore.readMonotonicClock())
+    }
+
+    func closeLingering(_ id: Int) {
+        guard let socket = http.lingering.removeValue(forKey: id) else { return }
+        _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_DEL, socket.fd, 0, 0)
+        close(socket.fd)
+    }
+}
