@@ -276,7 +276,7 @@ struct HTTPGatewayTests {
         #expect(second.bodyText.hasPrefix("QUEUE_ERROR"))
     }
 
-    /// A body refused with 413 while the client is still sending it is read and discarded, so
+    /// A body rejected with 413 while the client is still sending it is read and discarded, so
     /// the client's writes succeed and it reads the 413 and a clean end of the connection. A
     /// server that closed at once would answer the rest of the body with a reset.
     @Test func refusedBodyIsDrained() async throws {

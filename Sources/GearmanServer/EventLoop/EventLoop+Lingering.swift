@@ -14,11 +14,11 @@ struct LingeringSocket {
 }
 
 /// Lingering close for HTTP connections that the server closes while the peer may still be
-/// sending: a request refused with 413, 431 or 400 before its body arrived.
+/// sending: a request rejected with 413, 431 or 400 before its body arrived.
 ///
 /// Closing a socket that has unread input makes the kernel send a reset, and a client that is
 /// still writing its body then gets a send error and may never read the response that explains
-/// the refusal. So the server shuts down its write side, which ends the response with a FIN,
+/// the rejection. So the server shuts down its write side, which ends the response with a FIN,
 /// and reads and discards input until the peer closes, `lingerMilliseconds` pass, or
 /// `lingerByteLimit` bytes were discarded.
 extension EventLoop {
