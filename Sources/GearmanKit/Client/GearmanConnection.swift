@@ -145,6 +145,35 @@ public final class GearmanConnection {
         return frame
     }
 
+    /// Reads what the socket has (blocking until something arrives) and buffers the frames it
+    /// completes, for a reader that waits with poll(2) itself.
+    ///
+    /// - Throws: `connectionClosed`, `ioFailed` or `protocolViolation`.
+    func readAvailable() throws {
+        if isClosed { throw GearmanError.connectionClosed(server) }
+        if pendingIndex >= pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingIndex = 0
+        }
+        while true {
+            let count = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count == 0 { throw GearmanError.connectionClosed(server) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == ECONNRESET { throw GearmanError.connectionClosed(server) }
+                throw GearmanError.ioFailed(server, .current("read"))
+            }
+            do {
+                try readBuffer.withUnsafeBytes { raw in
+                    try parser.parse(UnsafeRawBufferPointer(rebasing: raw[0..<count]), into: &pending)
+                }
+            } catch let fault as WireError {
+                throw GearmanError.protocolViolation(server, fault)
+            }
+            return
+        }
+    }
+
     /// Returns the next binary packet; an admin text line at this point is a protocol violation.
     public func receivePacket(timeout: Int? = nil) throws -> Packet {
         switch try receiveFrame(timeout: timeout) {

@@ -11,34 +11,72 @@ import Synchronization
 /// tasks, and senders write under a mutex, so packets from concurrent tasks never interleave.
 final class PacketChannel: Sendable {
     let server: ServerAddress
+    /// The executor whose jobs the reader thread runs, if any.
+    let executor: ChannelExecutor?
     private let connection: UnsafeTransfer<GearmanConnection>
     private let writeLock = Mutex<Void>(())
     private let closed = Atomic<Bool>(false)
 
     /// Connects and starts the reader thread; `onFrame` runs on that thread for every frame and
     /// `onClose` once when the connection ends (with the error, or nil after `close()`).
+    ///
+    /// With an `executor`, the reader thread also runs that executor's jobs, between frames.
     init(
-        server: ServerAddress, connectTimeout: Int?, onFrame: @escaping @Sendable (Frame) -> Void,
+        server: ServerAddress, connectTimeout: Int?, executor: ChannelExecutor? = nil,
+        onFrame: @escaping @Sendable (Frame) -> Void,
         onClose: @escaping @Sendable (GearmanError?) -> Void
     ) throws {
         self.server = server
+        self.executor = executor
         let connection = try GearmanConnection(to: server, timeout: connectTimeout)
         self.connection = UnsafeTransfer(connection)
         Thread.start { [connection = self.connection, closed = Unowned(self)] in
             var failure: GearmanError? = nil
-            while true {
-                do {
-                    let frame = try connection.value.receiveFrame()
-                    onFrame(frame)
-                } catch let error as GearmanError {
-                    failure = error
-                    break
-                } catch {
-                    break
+            do {
+                if let executor {
+                    try Self.read(connection.value, runningJobsOf: executor, onFrame: onFrame)
+                } else {
+                    while true {
+                        onFrame(try connection.value.receiveFrame())
+                    }
                 }
+            } catch let error as GearmanError {
+                failure = error
+            } catch {
             }
+            executor?.detachReaderThread()
             let wasClosedByUs = closed.value?.isClosed ?? true
             onClose(wasClosedByUs ? nil : failure)
+        }
+    }
+
+    /// The reader loop with an executor: hands each frame to `onFrame`, runs the executor's
+    /// jobs after it, and waits for the socket and the executor's eventfd together.
+    private static func read(
+        _ connection: GearmanConnection, runningJobsOf executor: ChannelExecutor,
+        onFrame: @Sendable (Frame) -> Void
+    ) throws {
+        executor.attachReaderThread()
+        while true {
+            while connection.hasBufferedFrame {
+                onFrame(try connection.receiveFrame())
+                executor.runQueued()
+            }
+            executor.runQueued()
+            var descriptors = [
+                pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: executor.wakeFD, events: Int16(POLLIN), revents: 0),
+            ]
+            if poll(&descriptors, 2, -1) < 0 {
+                if errno == EINTR { continue }
+                throw GearmanError.ioFailed(connection.server, .current("poll"))
+            }
+            if descriptors[1].revents != 0 {
+                executor.acknowledgeWake()
+            }
+            if descriptors[0].revents != 0 {
+                try connection.readAvailable()
+            }
         }
     }
 

@@ -17,6 +17,11 @@ public final class GearmanWorker: Sendable {
         /// The id `workers` shows for this worker's connections, if any.
         public var clientID: String? = nil
         /// Jobs run at once, across all servers.
+        ///
+        /// With 1, the default, a handler runs on the thread that reads its server connection,
+        /// which is fastest for short jobs; a handler that blocks that thread (a synchronous
+        /// wait rather than `await`) delays only its own connection. With more, handlers run
+        /// on the global concurrent executor.
         public var maximumConcurrentJobs = 1
         /// Milliseconds to wait for a TCP connection.
         public var connectTimeout = 5000
@@ -164,9 +169,12 @@ public final class GearmanWorker: Sendable {
     }
 
     /// Runs a job's handler in a task and hands the result to its server loop.
+    ///
+    /// The task prefers the connection's executor when it has one, so the handler starts on
+    /// the reader thread that received the job.
     func start(_ job: Job, loop: ServerLoop) {
         running.wrappingAdd(1, ordering: .acquiringAndReleasing)
-        Task {
+        Task(executorPreference: job.channel.executor) {
             let packet = await self.perform(job)
             loop.finished(packet, channel: job.channel)
             self.running.wrappingSubtract(1, ordering: .acquiringAndReleasing)

@@ -36,8 +36,12 @@ final class ServerLoop: Sendable {
     /// Opens the connection, registers the functions and asks for the first job.
     func connect() throws {
         let box = Unowned<ServerLoop>(self)
+        // With one job at a time, handlers run on the connection's reader thread, which saves
+        // two thread switches per job; with more, they run in parallel on the global executor.
+        let runsInline = worker.value?.options.maximumConcurrentJobs ?? 1 <= 1
         let opened = try PacketChannel(
             server: server, connectTimeout: worker.value?.options.connectTimeout ?? 5000,
+            executor: runsInline ? ChannelExecutor() : nil,
             onFrame: { frame in
                 if case .packet(let packet) = frame { box.value?.received(packet) }
             },
