@@ -124,6 +124,22 @@ struct ClientWorkerTests {
         #expect(Set(handles).count == 50)
     }
 
+    @Test("a batch with a rejected job throws that job's error")
+    func batchWithRejectedJob() async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        let client = try GearmanClient(servers: server.address)
+        var requests = (0..<5).map { JobRequest(function: "batch", workload: [UInt8($0)], unique: "key-\($0)") }
+        // The server rejects a unique key longer than 64 bytes with ARGUMENT_TOO_LARGE.
+        requests[2].unique = String(repeating: "u", count: 70)
+        await #expect(throws: GearmanError.self) { try await client.submitBackground(requests) }
+
+        requests[2].unique = "key-2"
+        let handles = try await client.submitBackground(requests)
+        #expect(handles.count == 5)
+        #expect(handles.allSatisfy { !$0.isEmpty })
+    }
+
     @Test("cancelling the waiting task stops waiting")
     func cancellation() async throws {
         let server = try EmbeddedServer()

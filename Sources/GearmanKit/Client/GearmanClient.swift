@@ -133,13 +133,13 @@ public final class GearmanClient: Sendable {
 
     /// Submits many background jobs in one write per server and returns their handles in order.
     public func submitBackground(_ requests: [JobRequest]) async throws -> [String] {
-        var streams: [AsyncThrowingStream<JobEvent, Error>] = []
+        if requests.isEmpty { return [] }
+        let collector = BatchCollector(count: requests.count)
         var byServer: [Int: [(Packet, JobListener)]] = [:]
-        for request in requests {
+        for (position, request) in requests.enumerated() {
             var background = request
             background.isBackground = true
-            let (stream, listener) = makeStreamListener(background, timeout: nil)
-            streams.append(stream)
+            let listener = makeListener(background, sink: .batch(collector, index: position), timeout: nil)
             byServer[serverIndex(for: background.unique, explicit: !background.unique.isEmpty), default: []].append(
                 (background.packet, listener))
         }
@@ -152,13 +152,11 @@ public final class GearmanClient: Sendable {
                 for item in items { item.1.connectionLost(error as? GearmanError ?? .connectionClosed(servers[index])) }
             }
         }
-        var handles: [String] = []
-        for stream in streams {
-            for try await event in stream {
-                if case .created(let handle) = event { handles.append(handle) }
-            }
+        return try await withTaskCancellationHandler {
+            try await collector.wait()
+        } onCancel: {
+            collector.cancel(CancellationError())
         }
-        return handles
     }
 
     /// Submits a job and returns the stream of its events: `.created`, then any `.data`,

@@ -18,6 +18,8 @@ final class JobListener: Sendable {
     enum Sink: Sendable {
         case stream(AsyncThrowingStream<JobEvent, Error>.Continuation)
         case result(CheckedContinuation<[UInt8], Error>)
+        /// Job `index` of a batch of background submissions.
+        case batch(BatchCollector, index: Int)
     }
 
     private let state = Mutex(State())
@@ -74,6 +76,8 @@ final class JobListener: Sendable {
             default:
                 break
             }
+        case .batch(let collector, let index):
+            if case .created = event { collector.created(index, handle: handle) }
         }
     }
 
@@ -87,6 +91,7 @@ final class JobListener: Sendable {
         switch sink {
         case .stream(let continuation): continuation.finish(throwing: error)
         case .result(let continuation): continuation.resume(throwing: error)
+        case .batch(let collector, let index): collector.failed(index, error: error)
         }
     }
 
