@@ -210,4 +210,12 @@ struct HTTPRequestParserTests {
         #expect(try parser.next() == nil)
         #expect(parser.hasPartialRequest)
     }
+
+    @Test("ASCII lower-casing leaves other characters alone")
+    func asciiLowercasing() {
+        #expect("X-Gearman-Unique".asciiLowercased() == "x-gearman-unique")
+        #expect("already-lower".asciiLowercased() == "already-lower")
+        #expect("ÄB-ß".asciiLowercased() == "Äb-ß")
+        #expect(HTTPField(name: "Content-LENGTH", value: []).name == "content-length")
+    }
 }

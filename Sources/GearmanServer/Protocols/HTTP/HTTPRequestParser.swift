@@ -253,7 +253,7 @@ struct HTTPRequestParser: Sendable {
         expectsContinue = false
         continueReported = false
         if let expectation = request.stringValue("expect"), request.version == .http1_1 {
-            guard expectation.lowercased() == "100-continue" else {
+            guard expectation.asciiLowercased() == "100-continue" else {
                 throw HTTPRequestError(
                     status: .expectationFailed, message: "The expectation '\(expectation)' is not supported.")
             }
@@ -261,7 +261,7 @@ struct HTTPRequestParser: Sendable {
         }
         let codings = request.fields.filter { $0.name == "transfer-encoding" }
             .flatMap { String(decoding: $0.value, as: UTF8.self).split(separator: ",") }
-            .map { $0.trimmingBlanks().lowercased() }
+            .map { $0.trimmingBlanks().asciiLowercased() }
         let lengthFields = request.fields.filter { $0.name == "content-length" }
 
         if !codings.isEmpty {

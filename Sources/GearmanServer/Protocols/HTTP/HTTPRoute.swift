@@ -100,7 +100,7 @@ enum HTTPRoute: Sendable, Equatable {
         }
         var priority = JobPriority.normal
         if let text = request.stringValue("x-gearman-priority") {
-            switch text.lowercased() {
+            switch text.asciiLowercased() {
             case "high": priority = .high
             case "normal", "": priority = .normal
             case "low": priority = .low
@@ -111,7 +111,7 @@ enum HTTPRoute: Sendable, Equatable {
         }
         var isBackground = false
         if let text = request.stringValue("x-gearman-background") {
-            switch text.lowercased() {
+            switch text.asciiLowercased() {
             case "true": isBackground = true
             case "false", "": isBackground = false
             default:
