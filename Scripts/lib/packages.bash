@@ -15,10 +15,10 @@ mapfile -t build_packages < <(read_build_packages)
 # libgearman, ImageMagick's convert as a worker command, Python 3, PostgreSQL for the Postgres
 # queue, tmux for the gearadmin shell tests, zsh and fish to check the completions, and PHP's
 # and Perl's Gearman clients for the interoperability tests. The HTTP module's tests use curl
-# and promtool from the prometheus package.
+# and promtool from the prometheus package, and load the web dashboard in headless chromium.
 # shellcheck disable=SC2034
 test_packages=(gearman-job-server gearman-tools libgearman-dev imagemagick python3 postgresql tmux zsh fish
-    php-cli php-gearman libgearman-client-perl curl prometheus)
+    php-cli php-gearman libgearman-client-perl curl prometheus chromium)
 
 apt_index_updated=false
 

@@ -4,6 +4,10 @@
 /// Other servers can be shown beside this one with `?servers=host:port,host:port`, naming
 /// their HTTP listeners; their `/status` must allow the page's origin (it sends
 /// `Access-Control-Allow-Origin: *`).
+///
+/// The page names an empty `data:` icon so that browsers do not request `/favicon.ico`. The
+/// gateway would run that request as a job of the function `favicon.ico`, which waits for a
+/// worker, keeps the browser's request open and appears in the page's own function table.
 enum DashboardPage {
     static let html = #"""
         <!DOCTYPE html>
@@ -12,6 +16,7 @@ enum DashboardPage {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>Gearman job server</title>
+        <link rel="icon" href="data:,">
         <style>
           :root { --fg: #1d2330; --muted: #667085; --line: #e4e7ec; --accent: #2563eb; --bad: #b42318; }
           * { box-sizing: border-box; }
@@ -34,7 +39,7 @@ enum DashboardPage {
           th.sorted::after { content: " \25BE"; }
           th.sorted.ascending::after { content: " \25B4"; }
           td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
-          tr.busy td:first-child { border-left: 3px solid var(--accent); }
+          tr.busy td:first-child { box-shadow: inset 3px 0 0 var(--accent); }
           .empty { color: var(--muted); }
           #error { color: var(--bad); }
         </style>
