@@ -168,6 +168,30 @@ struct ClientWorkerTests {
         }
     }
 
+    @Test("a timeout names the server the job went to")
+    func timeoutNamesServer() async throws {
+        let first = try EmbeddedServer()
+        let second = try EmbeddedServer()
+        defer {
+            first.stop()
+            second.stop()
+        }
+        let client = try GearmanClient(servers: "\(first.address), \(second.address)")
+        // Unique keys spread the jobs over both servers; each error must name the server
+        // that holds the job.
+        for key in ["a", "b", "c", "d", "e", "f"] {
+            let function = "nobody-\(key)"
+            do {
+                _ = try await client.run(function, workload: [], unique: key, timeout: .milliseconds(100))
+                Issue.record("expected a timeout")
+            } catch GearmanError.timedOut(let server, _) {
+                let admin = try GearmanAdmin(server: server.description)
+                let functions = try await admin.status().map(\.name)
+                #expect(functions.contains(function), "\(server) does not hold \(function)")
+            }
+        }
+    }
+
     @Test("echo returns the same bytes")
     func echo() async throws {
         let server = try EmbeddedServer()

@@ -195,11 +195,13 @@ public final class GearmanClient: Sendable {
             return self.send(listener, startingAt: start, avoiding: lost)
         }
         if let timeout {
-            let server = servers[0]
+            let fallback = servers[0]
             Task { [weak listener] in
                 try? await Task.sleep(for: timeout)
                 let milliseconds = Int(
                     timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+                // The error names the server the job went to; before it was sent, the first one.
+                let server = listener?.server ?? fallback
                 listener?.fail(GearmanError.timedOut(server, milliseconds: milliseconds))
                 listener?.cancel()
             }

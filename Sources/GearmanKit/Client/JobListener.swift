@@ -33,6 +33,11 @@ final class JobListener: Sendable {
         self.retry = retry
     }
 
+    /// The server the job was last sent to, or nil before it was sent.
+    var server: ServerAddress? {
+        state.withLock { $0.connection?.server }
+    }
+
     /// Records the connection the job was last sent on.
     func sent(on connection: ClientConnection) {
         state.withLock { $0.connection = connection }
