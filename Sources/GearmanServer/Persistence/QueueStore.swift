@@ -73,4 +73,25 @@ public protocol QueueStore: AnyObject, Sendable {
 
     /// Called once when the server stops, after the last commit.
     func close()
+
+    /// Whether the store can write a batch and make it durable in two steps, `write` then
+    /// `sync`, so the server can write the next batch while the previous one is being synced.
+    var splitsCommit: Bool { get }
+
+    /// Applies `operations` in order without waiting for them to be durable; `sync()` then
+    /// makes them durable.
+    func write(_ operations: [StoreOperation]) throws
+
+    /// Makes every earlier `write` durable.
+    func sync() throws
+}
+
+extension QueueStore {
+    public var splitsCommit: Bool { false }
+
+    public func write(_ operations: [StoreOperation]) throws {
+        try commit(operations)
+    }
+
+    public func sync() throws {}
 }

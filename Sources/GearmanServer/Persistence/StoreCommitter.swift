@@ -67,8 +67,8 @@ final class StoreCommitter: Sendable {
 
     /// How long removals of finished jobs may wait for company before they are committed.
     ///
-    /// Nobody waits for a removal, and losing one in a crash only runs that job again (the
-    /// promise is at least once), so a drain commits removals in groups instead of one
+    /// No reply waits for a removal, and losing one in a crash only runs that job again (the
+    /// promise is at least once). So a drain commits removals in groups instead of one
     /// transaction per finished job.
     static let removalDelayMilliseconds: Int32 = 10
     /// The number of waiting removals that is committed at once without waiting longer.
@@ -81,6 +81,13 @@ final class StoreCommitter: Sendable {
     private let started = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
     private let finished = Atomic<Bool>(false)
+    /// A weak reference to the committer for the syncer's callback; set once in `init`.
+    private final class WeakReference: @unchecked Sendable {
+        weak var value: StoreCommitter?
+    }
+
+    /// Makes written batches durable on a second thread when the store splits its commits.
+    private let syncer: StoreSyncer?
     /// Set while the store is failing, so the failure is logged once, not per batch.
     private let isFailing = Atomic<Bool>(false)
 
@@ -96,6 +103,15 @@ final class StoreCommitter: Sendable {
         self.logger = logger
         self.deliver = deliver
         wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
+        if store.splitsCommit {
+            let relay = WeakReference()
+            syncer = StoreSyncer(store: store) { batch, failure in
+                relay.value?.handOn(batch, failure: failure)
+            }
+            relay.value = self
+        } else {
+            syncer = nil
+        }
     }
 
     deinit {
@@ -131,6 +147,7 @@ final class StoreCommitter: Sendable {
     /// Starts the committer thread.
     func start() {
         if started.exchange(true, ordering: .acquiringAndReleasing) { return }
+        syncer?.start()
         let committer = UnsafeTransferBox(self)
         var thread = pthread_t()
         let box = Unmanaged.passRetained(committer).toOpaque()
@@ -153,6 +170,7 @@ final class StoreCommitter: Sendable {
             while !finished.load(ordering: .acquiring) {
                 usleep(1000)
             }
+            syncer?.stop()
         }
         store.close()
     }
@@ -203,9 +221,9 @@ final class StoreCommitter: Sendable {
     /// Drops each `.add` that a later `.remove` of the same key in the same batch undoes: the
     /// job finished before it was stored, so it need not reach the store.
     ///
-    /// The removal is dropped too when the add was the first operation on its key in the batch
-    /// (the key cannot be stored then: a stored job's key is never added again while it lives);
-    /// otherwise it stays, so whatever an earlier operation left behind is removed.
+    /// The removal is dropped too when the add was the first operation on its key in the batch.
+    /// The key cannot be stored then, because a stored job's key is never added again while the
+    /// job lives. Otherwise the removal stays, so whatever an earlier operation left is removed.
     static func withoutFinishedPairs(_ operations: [StoreOperation]) -> [StoreOperation] {
         let hasRemoval = operations.contains { if case .remove = $0 { return true } else { return false } }
         let hasAdd = operations.contains { if case .add = $0 { return true } else { return false } }
@@ -234,29 +252,23 @@ final class StoreCommitter: Sendable {
 
     /// Jobs whose `.add` failed in the previous batch. A background submission that coalesced
     /// onto such a job before the failure was handled has its reply in the next batch, and
-    /// must get QUEUE_ERROR too. Touched only by the committer thread.
+    /// must get QUEUE_ERROR too. Touched only by the thread that hands batches on.
     private let previouslyFailed = Mutex<Set<UInt64>>([])
 
     private func commit(_ batch: Batch) {
-        var failedJobs = Set<UInt64>()
         var reason: String? = nil
         if !batch.operations.isEmpty {
             do {
                 let operations = Self.withoutFinishedPairs(batch.operations)
                 if !operations.isEmpty {
-                    try store.commit(operations)
-                }
-                if isFailing.exchange(false, ordering: .relaxed) {
-                    logger.notice("queue store \(store.description) works again")
+                    if syncer != nil {
+                        try store.write(operations)
+                    } else {
+                        try store.commit(operations)
+                    }
                 }
             } catch {
                 reason = "\(error)"
-                failedJobs = Set(batch.addedJobs)
-                if !isFailing.exchange(true, ordering: .relaxed) {
-                    logger.error(
-                        "queue store \(store.description) failed, background jobs are rejected until it works: \(error)"
-                    )
-                }
                 // Removals of the failed batch are tried again with the next one, so a finished
                 // job does not stay in the store; at worst it would run again after a restart.
                 let removals = batch.operations.filter { if case .remove = $0 { return true } else { return false } }
@@ -265,12 +277,34 @@ final class StoreCommitter: Sendable {
                 }
             }
         }
+        let written = StoreSyncer.Written(
+            acknowledgements: batch.acknowledgements, addedJobs: batch.addedJobs, writeFailure: reason)
+        if let syncer {
+            syncer.submit(written)
+        } else {
+            handOn(written, failure: reason)
+        }
+    }
+
+    /// Sends a batch's replies once it is durable, or QUEUE_ERROR for its new jobs when it is
+    /// not; runs on one thread only (the syncer's, or the committer's without a syncer).
+    private func handOn(_ batch: StoreSyncer.Written, failure: String?) {
+        var failedJobs = Set<UInt64>()
+        if let failure {
+            failedJobs = Set(batch.addedJobs)
+            if !isFailing.exchange(true, ordering: .relaxed) {
+                logger.error(
+                    "queue store \(store.description) failed, background jobs are rejected until it works: \(failure)")
+            }
+        } else if isFailing.exchange(false, ordering: .relaxed) {
+            logger.notice("queue store \(store.description) works again")
+        }
         let earlier = previouslyFailed.withLock { previous in
             let earlier = previous
             previous = failedJobs
             return earlier
         }
-        deliver(batch.acknowledgements, failedJobs.union(earlier), reason)
+        deliver(batch.acknowledgements, failedJobs.union(earlier), failure)
     }
 }
 

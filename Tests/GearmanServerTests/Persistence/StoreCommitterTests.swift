@@ -31,6 +31,36 @@ private final class RecordingStore: QueueStore, Sendable {
     func close() {}
 }
 
+/// A store that writes and syncs in two steps and fails its syncs on request.
+private final class SplitStore: QueueStore, Sendable {
+    let description = "split"
+    let written = Mutex<Int>(0)
+    let syncs = Mutex<Int>(0)
+    let failSync = Atomic<Bool>(false)
+
+    var splitsCommit: Bool { true }
+
+    func load() throws -> [StoredJob] { [] }
+
+    func commit(_ operations: [StoreOperation]) throws {
+        try write(operations)
+        try sync()
+    }
+
+    func write(_ operations: [StoreOperation]) throws {
+        written.withLock { $0 += operations.count }
+    }
+
+    func sync() throws {
+        syncs.withLock { $0 += 1 }
+        if failSync.load(ordering: .relaxed) {
+            throw QueueStoreError.commitFailed(store: description, message: "disk full", operationIndex: nil)
+        }
+    }
+
+    func close() {}
+}
+
 /// Applies operations to an empty set of keys, as a store would.
 private func keysAfter(_ operations: [StoreOperation], startingWith initial: Set<StoredJobKey> = []) -> Set<
     StoredJobKey
@@ -131,5 +161,33 @@ struct StoreCommitterTests {
         committer.enqueue(.add(extra), job: 1000, acknowledgement: acknowledgement)
         #expect(eventually(within: 5) { delivered.withLock { $0 } == 1 })
         #expect(store.stored.withLock { $0[extra.key] } == extra)
+    }
+
+    @Test("a split store acknowledges after the sync and rejects on a failed sync")
+    func splitCommitSyncs() throws {
+        let store = SplitStore()
+        let outcomes = Mutex<[(acknowledged: Int, failed: Set<UInt64>)]>([])
+        let committer = StoreCommitter(store: store, logger: .disabled) { acknowledgements, failedJobs, _ in
+            outcomes.withLock { $0.append((acknowledgements.count, failedJobs)) }
+        }
+        committer.start()
+        defer { committer.stop() }
+
+        func submit(_ number: UInt64) {
+            let acknowledgement = StoreCommitter.Acknowledgement(
+                connectionID: 1, loopIndex: 0, output: .text(Array("OK\n".utf8)), requiredJob: number)
+            committer.enqueue(.add(SampleJobs.job("f", "job-\(number)")), job: number, acknowledgement: acknowledgement)
+        }
+
+        submit(1)
+        #expect(eventually(within: 5) { outcomes.withLock { $0.count } == 1 })
+        #expect(store.syncs.withLock { $0 } >= 1)
+        #expect(outcomes.withLock { $0[0].failed }.isEmpty)
+
+        store.failSync.store(true, ordering: .relaxed)
+        submit(2)
+        #expect(eventually(within: 5) { outcomes.withLock { $0.count } == 2 })
+        #expect(outcomes.withLock { $0[1].failed } == [2])
+        #expect(store.written.withLock { $0 } == 2)
     }
 }
