@@ -23,6 +23,25 @@ struct SQLiteQueueStoreTests {
         #expect(try store.load() == expected)
     }
 
+    @Test("many adds in one batch keep their order and replace equal keys")
+    func manyAdds() throws {
+        let folder = TemporaryFolder()
+        let store = try SQLiteQueueStore(path: folder.file("queue.db"))
+        defer { store.close() }
+
+        // 100 adds fill three multi-row statements and leave 4 single inserts; job 40 repeats
+        // the key of job 10 inside the second statement, so it replaces job 10 and comes last.
+        var jobs = (0..<100).map { SampleJobs.job("f", "job-\($0)", data: [UInt8($0)]) }
+        jobs[40] = SampleJobs.job("f", "job-10", data: [40])
+        try store.commit(jobs.map { .add($0) })
+        try store.commit([.remove(jobs[3].key)])
+
+        var expected = jobs.enumerated().filter { $0.offset != 10 && $0.offset != 3 }.map(\.element)
+        let replaced = expected.remove(at: expected.firstIndex(of: jobs[40])!)
+        expected.insert(replaced, at: expected.firstIndex(of: jobs[39])! + 1)
+        #expect(try store.load() == expected)
+    }
+
     @Test("jobs survive close and reopen")
     func reloadAfterClose() throws {
         let folder = TemporaryFolder()
