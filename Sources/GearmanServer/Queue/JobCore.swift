@@ -35,8 +35,8 @@ final class JobCore: @unchecked Sendable {  // Sendable only because the core lo
     var functions: [[UInt8]: FunctionQueue] = [:]
     /// Function names in the order they were first seen, which `status` follows.
     var functionOrder: [FunctionQueue] = []
-    var jobs: [UInt64: Job] = [:]
-    var uniqueIndex: [UniqueKey: Job] = [:]
+    var jobs = ShardedDictionary<UInt64, Job>()
+    var uniqueIndex = ShardedDictionary<UniqueKey, Job>()
     var sessions: [Int: Session] = [:]
     var timers = DeadlineHeap<TimerAction>()
     /// Job counters and timing histograms for `GET /metrics` of the HTTP module.
