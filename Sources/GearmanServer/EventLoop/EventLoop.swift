@@ -86,11 +86,15 @@ final class EventLoop: @unchecked Sendable {
             }
             var timeout = waitTimeout()
             // Busy polling: shortly after activity, look again without sleeping (see
-            // ServerConfiguration.busyPollMicroseconds).
+            // ServerConfiguration.busyPollMicroseconds). Between two looks the thread yields,
+            // so a process waiting for this core runs instead of the poll.
+            var isSpinning = false
             if timeout != 0 && busyPollNanoseconds > 0 && monotonicNanoseconds() - lastEventTime < busyPollNanoseconds {
                 timeout = 0
+                isSpinning = true
             }
             let count = cgs_epoll_wait(epollFD, &datas, &events, Int32(capacity), timeout)
+            if isSpinning && count == 0 { sched_yield() }
             if count > 0 && busyPollNanoseconds > 0 { lastEventTime = monotonicNanoseconds() }
             if count < 0 {
                 if errno == EINTR { continue }
