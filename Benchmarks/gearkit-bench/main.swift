@@ -4,6 +4,7 @@
 //
 //   gearkit-bench bg|fg|fgpipe --port P [--host H] [--jobs N] [--clients C] [--workers W]
 //                 [--size B] [--batch K] [--timeout SECONDS]
+//                 [--client-busy-poll US] [--worker-busy-poll US]
 import Foundation
 import GearmanKit
 import Synchronization
@@ -22,6 +23,22 @@ struct Settings: Sendable {
     var size = 64
     var batch = 0
     var timeout = 120.0
+    /// Busy-poll times of the client and worker connections in microseconds; nil keeps the
+    /// library's default.
+    var clientBusyPoll: Int? = nil
+    var workerBusyPoll: Int? = nil
+
+    var clientOptions: GearmanClient.Options {
+        var options = GearmanClient.Options()
+        if let clientBusyPoll { options.busyPoll = clientBusyPoll }
+        return options
+    }
+
+    var workerOptions: GearmanWorker.Options {
+        var options = GearmanWorker.Options()
+        if let workerBusyPoll { options.busyPoll = workerBusyPoll }
+        return options
+    }
 
     var server: String { "\(host):\(port)" }
 }
@@ -50,6 +67,8 @@ func parseSettings() -> Settings {
         case "--size": settings.size = Int(value) ?? settings.size
         case "--batch": settings.batch = Int(value) ?? settings.batch
         case "--timeout": settings.timeout = Double(value) ?? settings.timeout
+        case "--client-busy-poll": settings.clientBusyPoll = Int(value)
+        case "--worker-busy-poll": settings.workerBusyPoll = Int(value)
         default:
             FileHandle.standardError.write(Data("gearkit-bench: unknown option \(arguments[index])\n".utf8))
             exit(2)
@@ -84,7 +103,7 @@ final class Counter: Sendable {
 func startWorkers(_ settings: Settings, function: String, completed: Counter) throws -> [GearmanWorker] {
     var workers: [GearmanWorker] = []
     for _ in 0..<settings.workers {
-        let worker = try GearmanWorker(servers: settings.server)
+        let worker = try GearmanWorker(servers: settings.server, options: settings.workerOptions)
         worker.register(function) { job in
             completed.value.wrappingAdd(1, ordering: .relaxed)
             return job.workload
@@ -112,7 +131,9 @@ func runBenchmark(_ settings: Settings) async throws {
 
     switch settings.mode {
     case "bg":
-        let clients = try (0..<settings.clients).map { _ in try GearmanClient(servers: settings.server) }
+        let clients = try (0..<settings.clients).map { _ in
+            try GearmanClient(servers: settings.server, options: settings.clientOptions)
+        }
         let start = now()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, client) in clients.enumerated() {
@@ -151,7 +172,9 @@ func runBenchmark(_ settings: Settings) async throws {
     case "fg", "fgpipe":
         let workers = try startWorkers(settings, function: function, completed: completed)
         try await Task.sleep(for: .milliseconds(200))  // Let the workers register before timing starts.
-        let clients = try (0..<settings.clients).map { _ in try GearmanClient(servers: settings.server) }
+        let clients = try (0..<settings.clients).map { _ in
+            try GearmanClient(servers: settings.server, options: settings.clientOptions)
+        }
         let latencies = LatencyLog()
         let start = now()
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -192,6 +192,28 @@ struct ClientWorkerTests {
         }
     }
 
+    @Test("jobs run with busy polling off and on", arguments: [0, 100])
+    func busyPolling(microseconds: Int) async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        var workerOptions = GearmanWorker.Options()
+        workerOptions.busyPoll = microseconds
+        try await withWorker(
+            servers: server.address, options: workerOptions,
+            register: { worker in
+                worker.register("reverse") { job in Array(job.workload.reversed()) }
+            }
+        ) {
+            var clientOptions = GearmanClient.Options()
+            clientOptions.busyPoll = microseconds
+            let client = try GearmanClient(servers: server.address, options: clientOptions)
+            for number in 0..<50 {
+                let result = try await client.run("reverse", workload: Array("job \(number)".utf8))
+                #expect(String(decoding: result, as: UTF8.self) == String("job \(number)".reversed()))
+            }
+        }
+    }
+
     @Test("echo returns the same bytes")
     func echo() async throws {
         let server = try EmbeddedServer()

@@ -31,7 +31,7 @@ final class ClientConnection: Sendable {
 
     /// Connects; `onClose` is called when the connection fails so the client can mark the server down.
     init(
-        server: ServerAddress, connectTimeout: Int?, exceptions: Bool,
+        server: ServerAddress, connectTimeout: Int?, exceptions: Bool, busyPoll: Int = 0,
         onClose: @escaping @Sendable (GearmanError) -> Void
     )
         throws
@@ -39,7 +39,7 @@ final class ClientConnection: Sendable {
         self.server = server
         let weakSelf = Unowned<ClientConnection>(nil)
         let channel = try PacketChannel(
-            server: server, connectTimeout: connectTimeout,
+            server: server, connectTimeout: connectTimeout, busyPoll: busyPoll,
             onFrame: { frame in weakSelf.value?.received(frame) },
             onClose: { error in
                 let failure = error ?? GearmanError.connectionClosed(server)

@@ -17,12 +17,31 @@ final class PacketChannel: Sendable {
     private let writeLock = Mutex<Void>(())
     private let closed = Atomic<Bool>(false)
 
+    /// The time of the last frame received or packet sent, for busy polling.
+    final class Activity: Sendable {
+        private let nanoseconds = Atomic<Int64>(0)
+
+        func touch() {
+            nanoseconds.store(PacketChannel.monotonicNanoseconds(), ordering: .relaxed)
+        }
+
+        /// Whether something happened within the last `window` nanoseconds.
+        func isRecent(within window: Int64) -> Bool {
+            PacketChannel.monotonicNanoseconds() - nanoseconds.load(ordering: .relaxed) < window
+        }
+    }
+
+    private let activity = Activity()
+
     /// Connects and starts the reader thread; `onFrame` runs on that thread for every frame and
     /// `onClose` once when the connection ends (with the error, or nil after `close()`).
     ///
     /// With an `executor`, the reader thread also runs that executor's jobs, between frames.
+    /// With a `busyPoll` time (in microseconds), the reader polls without sleeping for that
+    /// long after the last packet sent or received, so a reply that follows soon finds it
+    /// awake; on a virtual machine a thread's wake-up costs more than reading the reply.
     init(
-        server: ServerAddress, connectTimeout: Int?, executor: ChannelExecutor? = nil,
+        server: ServerAddress, connectTimeout: Int?, executor: ChannelExecutor? = nil, busyPoll: Int = 0,
         onFrame: @escaping @Sendable (Frame) -> Void,
         onClose: @escaping @Sendable (GearmanError?) -> Void
     ) throws {
@@ -30,15 +49,18 @@ final class PacketChannel: Sendable {
         self.executor = executor
         let connection = try GearmanConnection(to: server, timeout: connectTimeout)
         self.connection = UnsafeTransfer(connection)
-        Thread.start { [connection = self.connection, closed = Unowned(self)] in
+        let busyPollNanoseconds = Int64(max(0, busyPoll)) * 1000
+        Thread.start { [connection = self.connection, closed = Unowned(self), activity] in
             var failure: GearmanError? = nil
             do {
-                if let executor {
-                    try Self.read(connection.value, runningJobsOf: executor, onFrame: onFrame)
-                } else {
+                if executor == nil && busyPollNanoseconds == 0 {
                     while true {
                         onFrame(try connection.value.receiveFrame())
                     }
+                } else {
+                    try Self.read(
+                        connection.value, executor: executor, activity: activity, busyPoll: busyPollNanoseconds,
+                        onFrame: onFrame)
                 }
             } catch let error as GearmanError {
                 failure = error
@@ -50,28 +72,37 @@ final class PacketChannel: Sendable {
         }
     }
 
-    /// The reader loop with an executor: hands each frame to `onFrame`, runs the executor's
-    /// jobs after it, and waits for the socket and the executor's eventfd together.
+    /// The reader loop with an executor or busy polling: hands each frame to `onFrame`, runs
+    /// the executor's jobs after it, and waits for the socket and the executor's eventfd
+    /// together; while polling busily it yields the core between two empty polls.
     private static func read(
-        _ connection: GearmanConnection, runningJobsOf executor: ChannelExecutor,
+        _ connection: GearmanConnection, executor: ChannelExecutor?, activity: Activity, busyPoll: Int64,
         onFrame: @Sendable (Frame) -> Void
     ) throws {
-        executor.attachReaderThread()
+        executor?.attachReaderThread()
+        var descriptors = [pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0)]
+        if let executor {
+            descriptors.append(pollfd(fd: executor.wakeFD, events: Int16(POLLIN), revents: 0))
+        }
         while true {
             while connection.hasBufferedFrame {
                 onFrame(try connection.receiveFrame())
-                executor.runQueued()
+                if busyPoll > 0 { activity.touch() }
+                executor?.runQueued()
             }
-            executor.runQueued()
-            var descriptors = [
-                pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: executor.wakeFD, events: Int16(POLLIN), revents: 0),
-            ]
-            if poll(&descriptors, 2, -1) < 0 {
+            executor?.runQueued()
+            let isSpinning = busyPoll > 0 && activity.isRecent(within: busyPoll)
+            for index in descriptors.indices { descriptors[index].revents = 0 }
+            let ready = poll(&descriptors, nfds_t(descriptors.count), isSpinning ? 0 : -1)
+            if ready < 0 {
                 if errno == EINTR { continue }
                 throw GearmanError.ioFailed(connection.server, .current("poll"))
             }
-            if descriptors[1].revents != 0 {
+            if ready == 0 {
+                sched_yield()
+                continue
+            }
+            if let executor, descriptors[1].revents != 0 {
                 executor.acknowledgeWake()
             }
             if descriptors[0].revents != 0 {
@@ -80,11 +111,18 @@ final class PacketChannel: Sendable {
         }
     }
 
+    static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
     var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     /// Sends packets in one write.
     func send(_ packets: [Packet]) throws {
         if isClosed { throw GearmanError.connectionClosed(server) }
+        activity.touch()
         try writeLock.withLock { _ in
             try connection.value.send(packets)
         }

@@ -27,6 +27,10 @@ public final class GearmanWorker: Sendable {
         public var connectTimeout = 5000
         /// Milliseconds between reconnection attempts to a lost server, doubling up to 30 s.
         public var reconnectDelay = 500
+        /// Microseconds a connection's reader thread keeps polling after the last packet sent
+        /// or received before it sleeps; 0 sleeps at once. As in `GearmanClient.Options`, the
+        /// default is 100 with more than one processor core and 0 with one.
+        public var busyPoll: Int = ProcessorCount.online > 1 ? 100 : 0
 
         public init() {}
     }

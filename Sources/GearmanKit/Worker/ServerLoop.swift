@@ -41,7 +41,7 @@ final class ServerLoop: Sendable {
         let runsInline = worker.value?.options.maximumConcurrentJobs ?? 1 <= 1
         let opened = try PacketChannel(
             server: server, connectTimeout: worker.value?.options.connectTimeout ?? 5000,
-            executor: runsInline ? ChannelExecutor() : nil,
+            executor: runsInline ? ChannelExecutor() : nil, busyPoll: worker.value?.options.busyPoll ?? 0,
             onFrame: { frame in
                 if case .packet(let packet) = frame { box.value?.received(packet) }
             },
