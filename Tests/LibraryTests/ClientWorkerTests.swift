@@ -214,6 +214,47 @@ struct ClientWorkerTests {
         }
     }
 
+    /// Two workers are stopped and their run() tasks cancelled while each holds a job whose
+    /// handler is suspended. A cancelled run() used to poll in a loop without suspending, so
+    /// two of them filled the two threads of the task pool and the handlers never resumed.
+    @Test("cancelled workers with suspended handlers still finish")
+    func handlersOutliveConnections() async throws {
+        let server = try EmbeddedServer()
+        defer { server.stop() }
+        let started = Atomic<Int>(0)
+        let finished = Atomic<Int>(0)
+        var workers: [GearmanWorker] = []
+        var runs: [Task<Void, Error>] = []
+        for _ in 0..<2 {
+            let worker = try GearmanWorker(servers: server.address)
+            worker.register("slow") { job in
+                started.wrappingAdd(1, ordering: .acquiringAndReleasing)
+                try? await Task.sleep(for: .milliseconds(300))
+                finished.wrappingAdd(1, ordering: .acquiringAndReleasing)
+                return job.workload
+            }
+            workers.append(worker)
+            runs.append(Task { try await worker.run() })
+        }
+        let client = try GearmanClient(servers: server.address)
+        _ = try await client.submitBackground("slow", workload: [1])
+        _ = try await client.submitBackground("slow", workload: [2])
+        while started.load(ordering: .acquiring) < 2 {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        for (worker, run) in zip(workers, runs) {
+            worker.stop(graceful: false)
+            run.cancel()
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while finished.load(ordering: .acquiring) < 2 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let count = finished.load(ordering: .acquiring)
+        #expect(count == 2, "\(count) of 2 handlers finished after their workers stopped")
+        for run in runs { _ = try? await run.value }
+    }
+
     @Test("echo returns the same bytes")
     func echo() async throws {
         let server = try EmbeddedServer()

@@ -1,4 +1,5 @@
 import CGearmanSystem
+import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -10,13 +11,18 @@ import Synchronization
 /// A worker's job handler that runs here needs no hand-off between threads: the reader thread
 /// reads JOB_ASSIGN, runs the handler, and writes the result. Jobs enqueued from other threads
 /// (a handler resuming after an `await`) wake the reader through an eventfd. After the
-/// channel's reader thread ended, jobs go to the global concurrent executor instead.
+/// channel's reader thread ended, jobs still run on this executor, on a thread of Dispatch's
+/// global queue.
+///
+/// Handing such a job to the global concurrent executor instead does not work: the job's
+/// task prefers this executor, so at its next executor switch the runtime would send it back
+/// here, and it would bounce between the two without running.
 final class ChannelExecutor: TaskExecutor, Sendable {
     private struct State {
         var jobs: [UnownedJob] = []
         /// Whether the eventfd was written since the reader last drained it.
         var isSignalled = false
-        /// Set when the reader thread ended; jobs then run on the global executor.
+        /// Set when the reader thread ended; jobs then run on Dispatch threads.
         var isForwarding = false
     }
 
@@ -46,7 +52,7 @@ final class ChannelExecutor: TaskExecutor, Sendable {
             return (false, true)
         }
         if forward {
-            globalConcurrentExecutor.enqueue(ExecutorJob(unownedJob))
+            runElsewhere(unownedJob)
             return
         }
         if signal {
@@ -86,8 +92,8 @@ final class ChannelExecutor: TaskExecutor, Sendable {
         state.withLock { $0.isSignalled = false }
     }
 
-    /// Called when the reader thread ends: the jobs still queued, and all later ones, move to
-    /// the global executor.
+    /// Called when the reader thread ends: the jobs still queued, and all later ones, run on
+    /// Dispatch threads.
     func detachReaderThread() {
         let remaining = state.withLock { state -> [UnownedJob] in
             state.isForwarding = true
@@ -97,7 +103,14 @@ final class ChannelExecutor: TaskExecutor, Sendable {
         }
         readerThread.store(0, ordering: .relaxed)
         for job in remaining {
-            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            runElsewhere(job)
+        }
+    }
+
+    /// Runs a job as this executor's on a Dispatch thread, once the reader thread is gone.
+    private func runElsewhere(_ job: UnownedJob) {
+        DispatchQueue.global().async {
+            job.runSynchronously(on: self.asUnownedTaskExecutor())
         }
     }
 }

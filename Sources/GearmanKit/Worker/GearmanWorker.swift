@@ -122,7 +122,8 @@ public final class GearmanWorker: Sendable {
             }
             if stoppedAlready { continuation.resume() }
         }
-        while running.load(ordering: .acquiring) > 0 {
+        // A cancelled run() stops waiting at once; Task.sleep would throw at once and spin.
+        while running.load(ordering: .acquiring) > 0 && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(5))
         }
         for loop in loops { loop.close() }
