@@ -193,18 +193,17 @@ func runBenchmark(_ settings: Settings) async throws {
                         }
                         latencies.values.withLock { $0 += own }
                     } else {
+                        // Like gearbench's gearman_client_run_tasks: a batch goes out together
+                        // and the client waits once for all of its results.
                         var sent = 0
                         while sent < count {
                             let size = min(settings.batch, count - sent)
-                            let base = sent
-                            try await withThrowingTaskGroup(of: Void.self) { batch in
-                                for offset in 0..<size {
-                                    batch.addTask {
-                                        _ = try await client.run(
-                                            function, workload: payload, unique: "c\(index)-\(base + offset)")
-                                    }
-                                }
-                                try await batch.waitForAll()
+                            let requests = (sent..<(sent + size)).map {
+                                JobRequest(function: function, workload: payload, unique: "c\(index)-\($0)")
+                            }
+                            for outcome in await client.runAll(requests) {
+                                let result = try outcome.get()
+                                precondition(result.count == settings.size, "echo mismatch")
                             }
                             sent += size
                         }

@@ -207,6 +207,32 @@ struct ClientAPICoverageTests {
         }
     }
 
+    @Test("runAll returns every outcome in order", arguments: ServerKind.allCases)
+    func runAllBatch(kind: ServerKind) async throws {
+        let server = try await startServer(kind)
+        defer { server.stop() }
+        try await withWorker(
+            servers: server.address,
+            register: { worker in
+                worker.register("double") { job in
+                    if job.workload == Array("fail".utf8) { throw WorkFailure() }
+                    return job.workload + job.workload
+                }
+            }
+        ) {
+            let client = try GearmanClient(servers: server.address)
+            var requests = (0..<100).map { JobRequest(function: "double", workload: Array("\($0)".utf8)) }
+            requests[7].workload = Array("fail".utf8)
+            let outcomes = await client.runAll(requests, timeout: .seconds(20))
+            #expect(outcomes.count == 100)
+            for (index, outcome) in outcomes.enumerated() where index != 7 {
+                #expect((try? outcome.get()).map(text) == "\(index)\(index)")
+            }
+            #expect(throws: JobFailure.self) { try outcomes[7].get() }
+            #expect(await client.runAll([]).isEmpty)
+        }
+    }
+
     @Test("cancelling the waiting task ends the wait", arguments: ServerKind.allCases)
     func cancellation(kind: ServerKind) async throws {
         let server = try await startServer(kind)

@@ -27,7 +27,8 @@ final class ClientConnection: Sendable {
     private let state = Mutex(State())
     /// Held while a request is queued and written, so queue order equals wire order.
     private let sendLock = Mutex<Void>(())
-    private let channelBox = Mutex<PacketChannel?>(nil)
+    /// Set once in `init`, so reading it needs no lock.
+    private let channel: PacketChannel
 
     /// Connects; `onClose` is called when the connection fails so the client can mark the server down.
     init(
@@ -38,7 +39,7 @@ final class ClientConnection: Sendable {
     {
         self.server = server
         let weakSelf = Unowned<ClientConnection>(nil)
-        let channel = try PacketChannel(
+        channel = try PacketChannel(
             server: server, connectTimeout: connectTimeout, busyPoll: busyPoll,
             onFrame: { frame in weakSelf.value?.received(frame) },
             onClose: { error in
@@ -46,7 +47,6 @@ final class ClientConnection: Sendable {
                 weakSelf.value?.failAll(failure)
                 if error != nil { onClose(failure) }
             })
-        channelBox.withLock { $0 = channel }
         weakSelf.value = self
         if exceptions {
             try send(Packet.request(.optionRequest, "exceptions"), waiter: .option)
@@ -58,7 +58,7 @@ final class ClientConnection: Sendable {
     }
 
     func close() {
-        channelBox.withLock { $0 }?.close()
+        channel.close()
     }
 
     /// Queues `waiter` and writes `packet`, atomically with respect to other senders.
@@ -87,7 +87,6 @@ final class ClientConnection: Sendable {
     /// the caller alone decides where the requests go next. Call with `sendLock` held.
     private func write(_ packets: [Packet], queued: Int) throws {
         do {
-            guard let channel = channelBox.withLock({ $0 }) else { throw GearmanError.connectionClosed(server) }
             try channel.send(packets)
         } catch {
             state.withLock { state in

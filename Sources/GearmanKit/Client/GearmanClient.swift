@@ -166,6 +166,40 @@ public final class GearmanClient: Sendable {
         }
     }
 
+    /// Runs many foreground jobs at once and returns each job's outcome, in order: the result
+    /// of WORK_COMPLETE, or the error that ended the job.
+    ///
+    /// The submissions go out in one write per server and the caller waits once, as with
+    /// libgearman's `gearman_client_run_tasks`; for a few jobs, `run` in a task group does the
+    /// same. Requests marked background run in the foreground here. Cancelling the task ends
+    /// the jobs still open with `CancellationError` (they keep running on the server).
+    public func runAll(_ requests: [JobRequest], timeout: Duration? = nil) async -> [Result<[UInt8], any Error>] {
+        if requests.isEmpty { return [] }
+        let collector = ResultCollector(count: requests.count)
+        var byServer: [Int: [(Packet, JobListener)]] = [:]
+        for (position, request) in requests.enumerated() {
+            var foreground = request
+            foreground.isBackground = false
+            let listener = makeListener(foreground, sink: .batchResult(collector, index: position), timeout: timeout)
+            byServer[serverIndex(for: foreground.unique, explicit: !foreground.unique.isEmpty), default: []].append(
+                (foreground.packet, listener))
+        }
+        for (index, items) in byServer {
+            do {
+                let connection = try connection(at: index)
+                for item in items { item.1.sent(on: connection) }
+                try connection.send(items.map(\.0), waiters: items.map { .submission($0.1) })
+            } catch {
+                for item in items { item.1.connectionLost(error as? GearmanError ?? .connectionClosed(servers[index])) }
+            }
+        }
+        return await withTaskCancellationHandler {
+            await collector.wait()
+        } onCancel: {
+            collector.cancel(CancellationError())
+        }
+    }
+
     /// Submits a job and returns the stream of its events: `.created`, then any `.data`,
     /// `.warning` and `.status`, and last `.complete`; a failure or exception ends the stream
     /// with a `JobFailure`. A background job's stream ends after `.created`.

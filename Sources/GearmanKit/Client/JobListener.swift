@@ -20,6 +20,8 @@ final class JobListener: Sendable {
         case result(CheckedContinuation<[UInt8], Error>)
         /// Job `index` of a batch of background submissions.
         case batch(BatchCollector, index: Int)
+        /// Job `index` of a batch of foreground jobs.
+        case batchResult(ResultCollector, index: Int)
     }
 
     private let state = Mutex(State())
@@ -83,6 +85,17 @@ final class JobListener: Sendable {
             }
         case .batch(let collector, let index):
             if case .created = event { collector.created(index, handle: handle) }
+        case .batchResult(let collector, let index):
+            switch event {
+            case .complete(let data):
+                collector.finish(index, with: .success(data))
+            case .failure:
+                collector.finish(index, with: .failure(JobFailure.failed(handle: handle)))
+            case .exception(let data):
+                collector.finish(index, with: .failure(JobFailure.exception(handle: handle, data: data)))
+            default:
+                break
+            }
         }
     }
 
@@ -97,6 +110,7 @@ final class JobListener: Sendable {
         case .stream(let continuation): continuation.finish(throwing: error)
         case .result(let continuation): continuation.resume(throwing: error)
         case .batch(let collector, let index): collector.failed(index, error: error)
+        case .batchResult(let collector, let index): collector.finish(index, with: .failure(error))
         }
     }
 
