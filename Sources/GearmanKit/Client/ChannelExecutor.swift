@@ -14,9 +14,8 @@ import Synchronization
 /// channel's reader thread ended, jobs still run on this executor, on a thread of Dispatch's
 /// global queue.
 ///
-/// Handing such a job to the global concurrent executor instead does not work: the job's
-/// task prefers this executor, so at its next executor switch the runtime would send it back
-/// here, and it would bounce between the two without running.
+/// The global concurrent executor is not used for them: it has one thread per core, and while
+/// all of those are busy a job handed to it does not run at all.
 final class ChannelExecutor: TaskExecutor, Sendable {
     private struct State {
         var jobs: [UnownedJob] = []

@@ -170,7 +170,7 @@ public final class GearmanClient: Sendable {
     /// of WORK_COMPLETE, or the error that ended the job.
     ///
     /// The submissions go out in one write per server and the caller waits once, as with
-    /// libgearman's `gearman_client_run_tasks`; for a few jobs, `run` in a task group does the
+    /// libgearman's `gearman_client_run_tasks`. For a few jobs, `run` in a task group does the
     /// same. Requests marked background run in the foreground here. Cancelling the task ends
     /// the jobs still open with `CancellationError` (they keep running on the server).
     public func runAll(_ requests: [JobRequest], timeout: Duration? = nil) async -> [Result<[UInt8], any Error>] {

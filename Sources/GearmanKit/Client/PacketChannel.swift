@@ -25,7 +25,7 @@ final class PacketChannel: Sendable {
             nanoseconds.store(PacketChannel.monotonicNanoseconds(), ordering: .relaxed)
         }
 
-        /// Whether something happened within the last `window` nanoseconds.
+        /// Returns whether something happened within the last `window` nanoseconds.
         func isRecent(within window: Int64) -> Bool {
             PacketChannel.monotonicNanoseconds() - nanoseconds.load(ordering: .relaxed) < window
         }
@@ -39,7 +39,7 @@ final class PacketChannel: Sendable {
     /// With an `executor`, the reader thread also runs that executor's jobs, between frames.
     /// With a `busyPoll` time (in microseconds), the reader polls without sleeping for that
     /// long after the last packet sent or received, so a reply that follows soon finds it
-    /// awake; on a virtual machine a thread's wake-up costs more than reading the reply.
+    /// awake. On a virtual machine a thread's wake-up costs more than reading the reply.
     init(
         server: ServerAddress, connectTimeout: Int?, executor: ChannelExecutor? = nil, busyPoll: Int = 0,
         onFrame: @escaping @Sendable (Frame) -> Void,
@@ -72,9 +72,10 @@ final class PacketChannel: Sendable {
         }
     }
 
-    /// The reader loop with an executor or busy polling: hands each frame to `onFrame`, runs
-    /// the executor's jobs after it, and waits for the socket and the executor's eventfd
-    /// together; while polling busily it yields the core between two empty polls.
+    /// Runs the reader loop with an executor or busy polling. It hands each frame to
+    /// `onFrame`, runs the executor's jobs after it, and waits for the socket and the
+    /// executor's eventfd together. While polling busily it yields the core between two
+    /// empty polls.
     private static func read(
         _ connection: GearmanConnection, executor: ChannelExecutor?, activity: Activity, busyPoll: Int64,
         onFrame: @Sendable (Frame) -> Void

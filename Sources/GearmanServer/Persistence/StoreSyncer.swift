@@ -15,7 +15,7 @@ final class StoreSyncer: Sendable {
     struct Written: Sendable {
         let acknowledgements: [StoreCommitter.Acknowledgement]
         let addedJobs: [UInt64]
-        /// Why the write failed, or nil when it succeeded.
+        /// The reason the write failed, or nil when it succeeded.
         let writeFailure: String?
     }
 
