@@ -139,31 +139,16 @@ public final class GearmanClient: Sendable {
     }
 
     /// Submits many background jobs in one write per server and returns their handles in order.
+    ///
+    /// - Throws: the error of the first job that was not created, once every job is answered.
     public func submitBackground(_ requests: [JobRequest]) async throws -> [String] {
-        if requests.isEmpty { return [] }
-        let collector = BatchCollector(count: requests.count)
-        var byServer: [Int: [(Packet, JobListener)]] = [:]
-        for (position, request) in requests.enumerated() {
-            var background = request
-            background.isBackground = true
-            let listener = makeListener(background, sink: .batch(collector, index: position), timeout: nil)
-            byServer[serverIndex(for: background.unique, explicit: !background.unique.isEmpty), default: []].append(
-                (background.packet, listener))
+        let background = requests.map { request in
+            var copy = request
+            copy.isBackground = true
+            return copy
         }
-        for (index, items) in byServer {
-            do {
-                let connection = try connection(at: index)
-                for item in items { item.1.sent(on: connection) }
-                try connection.send(items.map(\.0), waiters: items.map { .submission($0.1) })
-            } catch {
-                for item in items { item.1.connectionLost(error as? GearmanError ?? .connectionClosed(servers[index])) }
-            }
-        }
-        return try await withTaskCancellationHandler {
-            try await collector.wait()
-        } onCancel: {
-            collector.cancel(CancellationError())
-        }
+        let outcomes = await submitBatch(background, timeout: nil)
+        return try outcomes.map { String(decoding: try $0.get(), as: UTF8.self) }
     }
 
     /// Runs many foreground jobs at once and returns each job's outcome, in order: the result
@@ -174,15 +159,24 @@ public final class GearmanClient: Sendable {
     /// same. Requests marked background run in the foreground here. Cancelling the task ends
     /// the jobs still open with `CancellationError` (they keep running on the server).
     public func runAll(_ requests: [JobRequest], timeout: Duration? = nil) async -> [Result<[UInt8], any Error>] {
+        let foreground = requests.map { request in
+            var copy = request
+            copy.isBackground = false
+            return copy
+        }
+        return await submitBatch(foreground, timeout: timeout)
+    }
+
+    /// Sends a batch of requests in one write per server and waits once for all outcomes: the
+    /// handle (as UTF-8) of a background job, or the result of a foreground one.
+    private func submitBatch(_ requests: [JobRequest], timeout: Duration?) async -> [Result<[UInt8], any Error>] {
         if requests.isEmpty { return [] }
         let collector = ResultCollector(count: requests.count)
         var byServer: [Int: [(Packet, JobListener)]] = [:]
         for (position, request) in requests.enumerated() {
-            var foreground = request
-            foreground.isBackground = false
-            let listener = makeListener(foreground, sink: .batchResult(collector, index: position), timeout: timeout)
-            byServer[serverIndex(for: foreground.unique, explicit: !foreground.unique.isEmpty), default: []].append(
-                (foreground.packet, listener))
+            let listener = makeListener(request, sink: .batch(collector, index: position), timeout: timeout)
+            byServer[serverIndex(for: request.unique, explicit: !request.unique.isEmpty), default: []].append(
+                (request.packet, listener))
         }
         for (index, items) in byServer {
             do {

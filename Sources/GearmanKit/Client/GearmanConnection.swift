@@ -125,20 +125,7 @@ public final class GearmanConnection {
                 if ready < 0 && errno != EINTR { throw GearmanError.ioFailed(server, .current("poll")) }
                 if ready < 0 { continue }
             }
-            let count = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count == 0 { throw GearmanError.connectionClosed(server) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == ECONNRESET { throw GearmanError.connectionClosed(server) }
-                throw GearmanError.ioFailed(server, .current("read"))
-            }
-            do {
-                try readBuffer.withUnsafeBytes { raw in
-                    try parser.parse(UnsafeRawBufferPointer(rebasing: raw[0..<count]), into: &pending)
-                }
-            } catch let fault as WireError {
-                throw GearmanError.protocolViolation(server, fault)
-            }
+            try readAvailable()
         }
         let frame = pending[pendingIndex]
         pendingIndex += 1

@@ -18,10 +18,8 @@ final class JobListener: Sendable {
     enum Sink: Sendable {
         case stream(AsyncThrowingStream<JobEvent, Error>.Continuation)
         case result(CheckedContinuation<[UInt8], Error>)
-        /// Job `index` of a batch of background submissions.
-        case batch(BatchCollector, index: Int)
-        /// Job `index` of a batch of foreground jobs.
-        case batchResult(ResultCollector, index: Int)
+        /// Job `index` of a batch: its handle when it is a background job, else its result.
+        case batch(ResultCollector, index: Int)
     }
 
     private let state = Mutex(State())
@@ -84,9 +82,9 @@ final class JobListener: Sendable {
                 break
             }
         case .batch(let collector, let index):
-            if case .created = event { collector.created(index, handle: handle) }
-        case .batchResult(let collector, let index):
             switch event {
+            case .created where isBackground:
+                collector.finish(index, with: .success(Array(handle.utf8)))
             case .complete(let data):
                 collector.finish(index, with: .success(data))
             case .failure:
@@ -109,8 +107,7 @@ final class JobListener: Sendable {
         switch sink {
         case .stream(let continuation): continuation.finish(throwing: error)
         case .result(let continuation): continuation.resume(throwing: error)
-        case .batch(let collector, let index): collector.failed(index, error: error)
-        case .batchResult(let collector, let index): collector.finish(index, with: .failure(error))
+        case .batch(let collector, let index): collector.finish(index, with: .failure(error))
         }
     }
 

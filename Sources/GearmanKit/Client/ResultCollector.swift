@@ -1,10 +1,10 @@
 import Synchronization
 
-/// Collects the outcomes of a batch of foreground jobs and resumes one waiting task when
-/// every job of the batch completed or failed.
+/// Collector of the outcomes of a batch of jobs: it resumes one waiting task when every job
+/// of the batch is done (a background job when it is created).
 ///
-/// This is the counterpart of libgearman's `gearman_client_run_tasks`: the whole batch goes
-/// out in one write per server, and the caller suspends once instead of once per job.
+/// The caller suspends once per batch instead of once per job, as with libgearman's
+/// `gearman_client_run_tasks`.
 final class ResultCollector: Sendable {
     private struct State {
         var results: [Result<[UInt8], any Error>?]
