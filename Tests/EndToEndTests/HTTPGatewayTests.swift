@@ -278,7 +278,7 @@ struct HTTPGatewayTests {
 
     /// A body rejected with 413 while the client is still sending it is read and discarded, so
     /// the client's writes succeed and it reads the 413 and a clean end of the connection. A
-    /// server that closed at once would answer the rest of the body with a reset.
+    /// server that closed at once would send a reset for the rest of the body.
     @Test func refusedBodyIsDrained() async throws {
         let http = try await HTTPServer.start(arguments: ["--http-max-body-size", "1024"])
         defer { http.stop() }

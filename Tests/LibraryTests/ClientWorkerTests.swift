@@ -177,8 +177,8 @@ struct ClientWorkerTests {
             second.stop()
         }
         let client = try GearmanClient(servers: "\(first.address), \(second.address)")
-        // Unique keys spread the jobs over both servers; each error must name the server
-        // that holds the job.
+        // Unique keys spread the jobs over both servers. Each error must name the server
+        // whose queue contains the job.
         for key in ["a", "b", "c", "d", "e", "f"] {
             let function = "nobody-\(key)"
             do {
@@ -214,9 +214,9 @@ struct ClientWorkerTests {
         }
     }
 
-    /// Two workers are stopped and their run() tasks cancelled while each holds a job whose
-    /// handler is suspended. A cancelled run() used to poll in a loop without suspending, so
-    /// two of them filled the two threads of the task pool and the handlers never resumed.
+    /// Two workers are stopped and their run() tasks cancelled while each runs a job whose
+    /// handler is suspended. A cancelled run() that polled in a loop without suspending would
+    /// fill the two threads of the task pool, and the handlers would never resume.
     @Test("cancelled workers with suspended handlers still finish")
     func handlersOutliveConnections() async throws {
         let server = try EmbeddedServer()
@@ -236,16 +236,19 @@ struct ClientWorkerTests {
             workers.append(worker)
             runs.append(Task { try await worker.run() })
         }
+
         let client = try GearmanClient(servers: server.address)
         _ = try await client.submitBackground("slow", workload: [1])
         _ = try await client.submitBackground("slow", workload: [2])
         while started.load(ordering: .acquiring) < 2 {
             try await Task.sleep(for: .milliseconds(5))
         }
+
         for (worker, run) in zip(workers, runs) {
             worker.stop(graceful: false)
             run.cancel()
         }
+
         let deadline = ContinuousClock.now + .seconds(10)
         while finished.load(ordering: .acquiring) < 2 && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))

@@ -19,7 +19,7 @@ public final class GearmanWorker: Sendable {
         /// Jobs run at once, across all servers.
         ///
         /// With 1, the default, a handler runs on the thread that reads its server connection,
-        /// which is fastest for short jobs; a handler that blocks that thread (a synchronous
+        /// which is fastest for short jobs. A handler that blocks that thread (a synchronous
         /// wait rather than `await`) delays only its own connection. With more, handlers run
         /// on the global concurrent executor.
         public var maximumConcurrentJobs = 1

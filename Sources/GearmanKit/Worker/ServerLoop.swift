@@ -37,7 +37,7 @@ final class ServerLoop: Sendable {
     func connect() throws {
         let box = Unowned<ServerLoop>(self)
         // With one job at a time, handlers run on the connection's reader thread, which saves
-        // two thread switches per job; with more, they run in parallel on the global executor.
+        // two thread switches per job. With more, they run in parallel on the global executor.
         let runsInline = worker.value?.options.maximumConcurrentJobs ?? 1 <= 1
         let opened = try PacketChannel(
             server: server, connectTimeout: worker.value?.options.connectTimeout ?? 5000,

@@ -35,8 +35,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maximumPacketSize: Int = 256 << 20
     /// The longest admin command line accepted, in bytes.
     public var maximumAdminLineLength: Int = 8192
-    /// How long, in microseconds, an event loop keeps polling without sleeping after its last
-    /// event; 0 never polls.
+    /// The time in microseconds an event loop keeps polling without sleeping after its last
+    /// event, or 0 to never poll.
     ///
     /// A loop that sleeps in the kernel between two packets of a busy connection pays a thread
     /// wake-up each time, which on virtual machines costs more than the work itself. Polling

@@ -26,7 +26,7 @@ extension EventLoop {
     static let lingerByteLimit = 64 << 20
 
     /// Shuts down the write side of a connection that was just taken out of `connections` and
-    /// keeps reading from it; the caller must not close the descriptor.
+    /// keeps reading from it. The caller must not close the descriptor.
     func linger(_ connection: Connection) {
         shutdown(connection.fd, Int32(SHUT_WR))
         let events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue

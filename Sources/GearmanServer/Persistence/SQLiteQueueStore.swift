@@ -20,8 +20,8 @@ import Synchronization
 ///
 /// Each `commit` is one transaction followed by an fsync of the WAL, so it survives a power
 /// loss. The database runs in WAL journal mode with `synchronous=NORMAL`, under which SQLite
-/// syncs the WAL before a checkpoint and the database file after it, but not at a commit; the
-/// store does that fsync itself (`fdatasync` of the `-wal` file). Splitting the two lets the
+/// syncs the WAL before a checkpoint and the database file after it, but not at a commit. So
+/// the store does that fsync itself (`fdatasync` of the `-wal` file). Splitting the two lets the
 /// server write the next batch while the previous one is synced (`write`, then `sync`).
 /// Where WAL mode is not available, the store uses `synchronous=FULL` and does not split.
 public final class SQLiteQueueStore: QueueStore {
@@ -218,7 +218,7 @@ public final class SQLiteQueueStore: QueueStore {
     /// The number of rows of the multi-row INSERT.
     static let insertRows = 32
 
-    /// The jobs of `count` adds in a row starting at `start`, or nil when there are fewer.
+    /// Returns the jobs of `count` adds in a row starting at `start`, or nil when there are fewer.
     private static func adds(in operations: [StoreOperation], from start: Int, count: Int) -> [StoredJob]? {
         guard operations.count - start >= count else { return nil }
         var jobs: [StoredJob] = []
@@ -230,7 +230,7 @@ public final class SQLiteQueueStore: QueueStore {
         return jobs
     }
 
-    /// Runs the multi-row INSERT for `jobs`; rows apply in order, so a later job with the same
+    /// Runs the multi-row INSERT for `jobs`. Rows apply in order, so a later job with the same
     /// key replaces an earlier one, as with one INSERT per job.
     private static func insert(_ jobs: [StoredJob], with insert: SQLiteStatement) throws(SQLiteFailure) {
         defer { insert.reset() }

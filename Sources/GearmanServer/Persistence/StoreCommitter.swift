@@ -287,7 +287,7 @@ final class StoreCommitter: Sendable {
     }
 
     /// Sends a batch's replies once it is durable, or QUEUE_ERROR for its new jobs when it is
-    /// not; runs on one thread only (the syncer's, or the committer's without a syncer).
+    /// not. It runs on one thread only: the syncer's, or the committer's without a syncer.
     private func handOn(_ batch: StoreSyncer.Written, failure: String?) {
         var failedJobs = Set<UInt64>()
         if let failure {

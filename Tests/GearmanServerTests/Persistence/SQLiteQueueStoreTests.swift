@@ -29,8 +29,8 @@ struct SQLiteQueueStoreTests {
         let store = try SQLiteQueueStore(path: folder.file("queue.db"))
         defer { store.close() }
 
-        // 100 adds fill three multi-row statements and leave 4 single inserts; job 40 repeats
-        // the key of job 10 inside the second statement, so it replaces job 10 and comes last.
+        // 100 adds fill three multi-row statements and leave 4 single inserts. Job 40 repeats
+        // the key of job 10 inside the second statement, so it replaces job 10.
         var jobs = (0..<100).map { SampleJobs.job("f", "job-\($0)", data: [UInt8($0)]) }
         jobs[40] = SampleJobs.job("f", "job-10", data: [40])
         try store.commit(jobs.map { .add($0) })

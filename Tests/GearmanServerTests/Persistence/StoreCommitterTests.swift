@@ -128,7 +128,7 @@ struct StoreCommitterTests {
         }
     }
 
-    @Test("removals alone are committed together, and a new job does not wait for them")
+    @Test("removals are committed in groups")
     func removalsWaitForCompany() throws {
         let store = RecordingStore()
         let delivered = Mutex<Int>(0)

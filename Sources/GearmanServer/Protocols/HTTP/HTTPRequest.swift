@@ -38,8 +38,8 @@ struct HTTPRequest: Sendable, Equatable {
 
     /// The value of the first field named `name` (any case), or nil.
     func value(_ name: String) -> [UInt8]? {
-        let wanted = name.asciiLowercased()
-        return fields.first(where: { $0.name == wanted })?.value
+        let lowercasedName = name.asciiLowercased()
+        return fields.first(where: { $0.name == lowercasedName })?.value
     }
 
     /// The value of the first field named `name` decoded as UTF-8, or nil.
@@ -70,7 +70,7 @@ struct HTTPRequest: Sendable, Equatable {
 }
 
 extension String {
-    /// The text with A to Z in lower case and every other character unchanged.
+    /// Returns the text with A to Z in lower case and every other character unchanged.
     ///
     /// Header names and tokens are ASCII, and `lowercased()` costs a Unicode case mapping
     /// per call, which showed up in profiles of HTTP submission.
