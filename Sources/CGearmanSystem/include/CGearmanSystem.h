@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -76,5 +77,12 @@ static inline pid_t cgs_fork(void) {
 static inline void cgs_set_errno(int value) {
     errno = value;
 }
+
+
+/// Initializes `mutex` as an adaptive mutex: a contended lock spins briefly in user space and
+/// then waits on a plain futex. Swift's Mutex uses priority-inheritance futexes on Linux, whose
+/// contended path always enters the kernel. The type needs _GNU_SOURCE, so this is defined in
+/// CGearmanSystem.c.
+int cgs_adaptive_mutex_init(pthread_mutex_t *mutex);
 
 #endif

@@ -12,7 +12,7 @@ final class ServerRuntime: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
     let listeners: [Listener]
-    private let core: Mutex<JobCore>
+    private let core: AdaptiveLock<JobCore>
     /// Set once while the server starts, before any loop thread runs, then only read.
     nonisolated(unsafe) var loops: [EventLoop] = []
     let state = Atomic<Int>(ServerRuntime.running)
@@ -26,7 +26,7 @@ final class ServerRuntime: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.listeners = listeners
-        self.core = Mutex(JobCore(configuration: configuration, logger: logger))
+        self.core = AdaptiveLock(JobCore(configuration: configuration, logger: logger))
     }
 
     func withCore<Result>(_ body: (JobCore) throws -> Result) rethrows -> Result {
