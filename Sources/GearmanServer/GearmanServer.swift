@@ -77,13 +77,17 @@ public final class GearmanServer: Sendable {
         guard let store else { return nil }
         let committer = StoreCommitter(store: store, logger: logger) { [runtime] acknowledgements, failedJobs, reason in
             var outbox = Outbox()
-            let deliveries = runtime.withCore { core in
-                let deliveries = core.acknowledged(
-                    acknowledgements, failedJobs: failedJobs, reason: reason, outbox: &outbox)
+            // The replies are built outside the core lock, so a large batch does not hold up the
+            // event loops. They are posted under it: a loop that takes the lock next and sees the
+            // released count also finds them in its mailbox, and sends them first.
+            let heldReleases = JobCore.heldReleases(of: acknowledgements)
+            var deliveries = JobCore.deliveries(of: acknowledgements, failedJobs: failedJobs, reason: reason)
+            runtime.withCore { core in
+                core.acknowledged(heldReleases: heldReleases, failedJobs: failedJobs, outbox: &outbox)
                 core.routeHeldOutputs(&outbox)
-                return deliveries
+                deliveries += outbox.items
+                runtime.post(deliveries)
             }
-            runtime.post(deliveries + outbox.items)
         }
         runtime.withCore { core in
             var outbox = Outbox()

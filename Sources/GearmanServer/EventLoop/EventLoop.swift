@@ -299,7 +299,11 @@ final class EventLoop: @unchecked Sendable {
         if ready.isEmpty { return }
         outbox.removeAll()
         var shutdown: Bool? = nil
+        // Replies posted under the core lock before this pass took it (store acknowledgements)
+        // come before anything this pass produces for the same connection.
+        var posted: [(connectionID: Int, output: Outbox.Output)] = []
         runtime.withCore { core in
+            posted = takeMailbox()
             for (connection, frames) in ready {
                 for frame in frames {
                     let disposition: JobCore.Disposition
@@ -324,6 +328,7 @@ final class EventLoop: @unchecked Sendable {
             core.routeHeldOutputs(&outbox)
             runtime.publishDeadline(core)
         }
+        deliverPosted(posted)
         deliver()
         for (connection, _) in ready where connection.closeReason != nil {
             if connection.outbound.isEmpty {
@@ -374,11 +379,18 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func drainMailbox() {
-        let items = mailbox.withLock { items in
+        deliverPosted(takeMailbox())
+    }
+
+    private func takeMailbox() -> [(connectionID: Int, output: Outbox.Output)] {
+        mailbox.withLock { items in
             let taken = items
             items.removeAll()
             return taken
         }
+    }
+
+    private func deliverPosted(_ items: [(connectionID: Int, output: Outbox.Output)]) {
         for item in items {
             guard let connection = connections[item.connectionID] else { continue }
             connection.deliver(item.output)

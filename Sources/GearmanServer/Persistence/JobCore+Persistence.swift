@@ -23,6 +23,7 @@ extension JobCore {
             stagedStoreBatch.append(
                 .add(stored), job: job.number,
                 acknowledgement: acknowledgement(jobCreated(job), for: session, requiredJob: job.number))
+            if stagedStoreBatch.addedJobs.count >= Self.handOverAdds { handStagedStoreBatch() }
             return
         }
         hold(jobCreated(job), for: session, requiredJob: job.number)
@@ -39,11 +40,16 @@ extension JobCore {
             connectionID: session.connectionID, loopIndex: session.loopIndex, output: output, requiredJob: requiredJob)
     }
 
+    /// The number of staged new jobs at which the core hands them to the committer at once,
+    /// instead of at the end of the event-loop pass. A client that sends hundreds of jobs in one
+    /// write then has the first of them written to the store while the rest are still parsed.
+    static let handOverAdds = 128
+
     /// Queues the removal of a finished or cancelled job from the persistent queue.
     func unstore(_ job: Job) {
         guard let key = job.storedKey else { return }
         job.storedKey = nil
-        if committer != nil { stagedStoreBatch.append(.remove(key)) }
+        if committer != nil { stagedStoreBatch.append(.remove(key), job: job.number) }
     }
 
     private func hold(_ output: Outbox.Output, for session: Session, requiredJob: UInt64?) {
@@ -71,25 +77,51 @@ extension JobCore {
     }
 
     /// Called after a batch was committed (or failed): releases the held-output counts and
-    /// turns the replies of jobs that were not stored into QUEUE_ERROR, dropping those jobs.
-    func acknowledged(
-        _ acknowledgements: [StoreCommitter.Acknowledgement], failedJobs: Set<UInt64>, reason: String?,
-        outbox: inout Outbox
-    ) -> [(connectionID: Int, loopIndex: Int, output: Outbox.Output)] {
+    /// drops the jobs that were not stored; a foreground client that joined one of them gets
+    /// WORK_FAIL as after a cancel.
+    ///
+    /// `heldReleases` counts the batch's acknowledgements per connection. The replies themselves
+    /// are built by `deliveries(of:failedJobs:reason:)` outside the core lock.
+    func acknowledged(heldReleases: [Int: Int], failedJobs: Set<UInt64>, outbox: inout Outbox) {
         for number in failedJobs {
             guard let job = jobs[number] else { continue }
-            // The job was never acknowledged, so it may go; a foreground client that joined it
-            // gets WORK_FAIL as after a cancel.
             job.storedKey = nil
             _ = cancel(handle: handle(of: job)[...], outbox: &outbox)
         }
-        var deliveries: [(connectionID: Int, loopIndex: Int, output: Outbox.Output)] = []
+        for (connectionID, count) in heldReleases {
+            sessions[connectionID]?.heldOutputs -= count
+        }
+    }
+
+    /// The number of acknowledgements of each connection, for `acknowledged(heldReleases:...)`.
+    static func heldReleases(of acknowledgements: [StoreCommitter.Acknowledgement]) -> [Int: Int] {
+        var counts: [Int: Int] = [:]
+        var last = -1
+        var run = 0
+        // A batch holds long runs for the same connection, so count runs before hashing.
         for acknowledgement in acknowledgements {
-            if let session = sessions[acknowledgement.connectionID] {
-                session.heldOutputs -= 1
+            if acknowledgement.connectionID == last {
+                run += 1
+            } else {
+                if run > 0 { counts[last, default: 0] += run }
+                last = acknowledgement.connectionID
+                run = 1
             }
+        }
+        if run > 0 { counts[last, default: 0] += run }
+        return counts
+    }
+
+    /// The replies of a committed batch, in order; the reply of a job that was not stored
+    /// becomes ERROR QUEUE_ERROR with the reason.
+    static func deliveries(
+        of acknowledgements: [StoreCommitter.Acknowledgement], failedJobs: Set<UInt64>, reason: String?
+    ) -> [(connectionID: Int, loopIndex: Int, output: Outbox.Output)] {
+        var deliveries: [(connectionID: Int, loopIndex: Int, output: Outbox.Output)] = []
+        deliveries.reserveCapacity(acknowledgements.count)
+        for acknowledgement in acknowledgements {
             var output = acknowledgement.output
-            if let job = acknowledgement.requiredJob, failedJobs.contains(job) {
+            if !failedJobs.isEmpty, let job = acknowledgement.requiredJob, failedJobs.contains(job) {
                 let message = "Job could not be stored in the persistent queue: \(reason ?? "unknown error")"
                 output = .packet(
                     Packet(

@@ -35,6 +35,8 @@ public final class SQLiteQueueStore: QueueStore {
     private let state: Mutex<State>
     /// The `-wal` file, opened by the store to fsync it; -1 when the database is not in WAL mode.
     private let walFD: Int32
+    /// Checkpoints the WAL on a thread of its own; nil when the database is not in WAL mode.
+    private let checkpointer: SQLiteCheckpointer?
 
     private struct State {
         var database: SQLiteDatabase?
@@ -86,6 +88,7 @@ public final class SQLiteQueueStore: QueueStore {
 
         var state = State()
         var walFD: Int32 = -1
+        var checkpointer: SQLiteCheckpointer?
         do {
             let database = try SQLiteDatabase(path: path)
             state.database = database
@@ -99,12 +102,19 @@ public final class SQLiteQueueStore: QueueStore {
                 state.pendingJobs = StoredJobTable(jobs)
             }
             walFD = try Self.openWAL(of: database)
+            if walFD >= 0 && !storesQueueOnShutdown {
+                let background = try SQLiteCheckpointer(path: path, name: name, logger: logger)
+                background.attach(to: database)
+                checkpointer = background
+            }
         } catch {
+            if walFD >= 0 { Glibc.close(walFD) }
             state.statements?.finalize()
             state.database?.close()
             throw QueueStoreError.openFailed(store: name, message: error.message)
         }
         self.walFD = walFD
+        self.checkpointer = checkpointer
         self.state = Mutex(state)
     }
 
@@ -125,6 +135,9 @@ public final class SQLiteQueueStore: QueueStore {
             }
         }
     }
+
+    /// The number of checkpoints made by the background connection, for tests.
+    var backgroundCheckpoints: Int { checkpointer?.completedCheckpoints.load(ordering: .relaxed) ?? 0 }
 
     public var splitsCommit: Bool { walFD >= 0 && !storesQueueOnShutdown }
 
@@ -162,6 +175,10 @@ public final class SQLiteQueueStore: QueueStore {
     public func close() {
         state.withLock { state in
             guard let statements = state.statements, let database = state.database else { return }
+            if let checkpointer {
+                checkpointer.detach(from: database)
+                checkpointer.stop()
+            }
             if storesQueueOnShutdown {
                 let jobs = state.pendingJobs.jobs
                 do {

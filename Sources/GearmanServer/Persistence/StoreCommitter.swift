@@ -32,9 +32,11 @@ final class StoreCommitter: Sendable {
     /// before releasing the lock, so the committer's own lock is taken once per event-loop
     /// pass rather than once per job.
     struct Batch {
-        var operations: [StoreOperation] = []
+        private(set) var operations: [StoreOperation] = []
+        /// The job of each operation, parallel to `operations`; 0 where it is not known.
+        private(set) var operationJobs: [UInt64] = []
         /// For each `.add`, the job it stores; parallel to the adds in `operations`.
-        var addedJobs: [UInt64] = []
+        private(set) var addedJobs: [UInt64] = []
         var acknowledgements: [Acknowledgement] = []
         var isStopping = false
 
@@ -49,6 +51,7 @@ final class StoreCommitter: Sendable {
         /// could not learn that the add failed, and would acknowledge a job that was not stored.
         mutating func append(_ operation: StoreOperation, job: UInt64? = nil, acknowledgement: Acknowledgement? = nil) {
             operations.append(operation)
+            operationJobs.append(job ?? 0)
             if case .add = operation { addedJobs.append(job ?? 0) }
             if let acknowledgement { acknowledgements.append(acknowledgement) }
         }
@@ -58,8 +61,16 @@ final class StoreCommitter: Sendable {
             acknowledgements.append(acknowledgement)
         }
 
+        /// Puts removals that failed to commit in front of the operations, so they are tried
+        /// again first.
+        mutating func prepend(removals: [StoreOperation]) {
+            operations.insert(contentsOf: removals, at: 0)
+            operationJobs.insert(contentsOf: repeatElement(0, count: removals.count), at: 0)
+        }
+
         mutating func append(contentsOf other: Batch) {
             operations += other.operations
+            operationJobs += other.operationJobs
             addedJobs += other.addedJobs
             acknowledgements += other.acknowledgements
         }
@@ -218,6 +229,27 @@ final class StoreCommitter: Sendable {
         }
     }
 
+    /// `withoutFinishedPairs(_:)` for a batch whose operations carry their jobs (`jobs`, 0 where
+    /// unknown). Most batches hold no such pair, and comparing job numbers finds that out
+    /// without hashing a key; the keys are compared only when a pair may be present.
+    static func withoutFinishedPairs(_ operations: [StoreOperation], jobs: [UInt64]) -> [StoreOperation] {
+        guard jobs.count == operations.count else { return withoutFinishedPairs(operations) }
+        var removedJobs = Set<UInt64>()
+        var unknownRemoval = false
+        for (index, operation) in operations.enumerated() {
+            guard case .remove = operation else { continue }
+            if jobs[index] == 0 { unknownRemoval = true } else { removedJobs.insert(jobs[index]) }
+        }
+        if unknownRemoval { return withoutFinishedPairs(operations) }
+        guard !removedJobs.isEmpty else { return operations }
+        for (index, operation) in operations.enumerated() {
+            if case .add = operation, removedJobs.contains(jobs[index]) {
+                return withoutFinishedPairs(operations)
+            }
+        }
+        return operations
+    }
+
     /// Drops each `.add` that a later `.remove` of the same key in the same batch undoes: the
     /// job finished before it was stored, so it need not reach the store.
     ///
@@ -259,7 +291,7 @@ final class StoreCommitter: Sendable {
         var reason: String? = nil
         if !batch.operations.isEmpty {
             do {
-                let operations = Self.withoutFinishedPairs(batch.operations)
+                let operations = Self.withoutFinishedPairs(batch.operations, jobs: batch.operationJobs)
                 if !operations.isEmpty {
                     if syncer != nil {
                         try store.write(operations)
@@ -273,7 +305,7 @@ final class StoreCommitter: Sendable {
                 // job does not stay in the store; at worst it would run again after a restart.
                 let removals = batch.operations.filter { if case .remove = $0 { return true } else { return false } }
                 if !removals.isEmpty && !batch.isStopping {
-                    pending.withLock { $0.operations.insert(contentsOf: removals, at: 0) }
+                    pending.withLock { $0.prepend(removals: removals) }
                 }
             }
         }

@@ -17,6 +17,9 @@ final class StoreSyncer: Sendable {
         let addedJobs: [UInt64]
         /// The reason the write failed, or nil when it succeeded.
         let writeFailure: String?
+
+        /// True when a reply or a new job depends on this batch being durable.
+        var isWaitedFor: Bool { !acknowledgements.isEmpty || !addedJobs.isEmpty }
     }
 
     private struct Queue {
@@ -87,7 +90,9 @@ final class StoreSyncer: Sendable {
             }
             if !batches.isEmpty {
                 var syncFailure: String? = nil
-                if batches.contains(where: { $0.writeFailure == nil }) {
+                // Removals need no sync: one lost in a crash only runs its job again. So a sync
+                // is made only for batches that something waits for.
+                if batches.contains(where: { $0.writeFailure == nil && $0.isWaitedFor }) {
                     do {
                         try store.sync()
                     } catch {

@@ -42,6 +42,40 @@ struct SQLiteQueueStoreTests {
         #expect(try store.load() == expected)
     }
 
+    @Test("the write-ahead log is checkpointed by the background connection")
+    func backgroundCheckpoint() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.db")
+        let store = try SQLiteQueueStore(path: path)
+        // About 1 KiB per job: 40 batches of 200 jobs write far more than the 1000 pages
+        // (4 MiB) at which a checkpoint is requested.
+        let payload = [UInt8](repeating: 7, count: 1000)
+        var live: [StoredJob] = []
+        for batch in 0..<40 {
+            let jobs = (0..<200).map { SampleJobs.job("f", "job-\(batch)-\($0)", data: payload) }
+            let removals = live.prefix(150).map { StoreOperation.remove($0.key) }
+            live.removeFirst(min(150, live.count))
+            live += jobs
+            try store.write(removals + jobs.map { .add($0) })
+            try store.sync()
+        }
+        // The writer does not checkpoint below the hard limit, so pages in the database file
+        // were copied there by the background connection.
+        var copied = false
+        for _ in 0..<500 where !copied {
+            var info = stat()
+            copied = stat(path, &info) == 0 && info.st_size > 1_000_000 && store.backgroundCheckpoints > 0
+            if !copied { usleep(10_000) }
+        }
+        #expect(copied)
+        #expect(try store.load() == live)
+        store.close()
+
+        let reopened = try SQLiteQueueStore(path: path)
+        defer { reopened.close() }
+        #expect(try reopened.load() == live)
+    }
+
     @Test("jobs survive close and reopen")
     func reloadAfterClose() throws {
         let folder = TemporaryFolder()

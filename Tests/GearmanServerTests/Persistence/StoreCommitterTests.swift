@@ -103,6 +103,63 @@ struct StoreCommitterTests {
         #expect(StoreCommitter.withoutFinishedPairs(operations) == [.remove(a.key), .remove(a.key)])
     }
 
+    @Test("pairs are found by job number, and the keys decide what is dropped")
+    func pairsByJobNumber() {
+        // Job 1 is added and removed; job 2 only added; job 3 was stored in an earlier batch.
+        let operations: [StoreOperation] = [.add(a), .add(b), .remove(c.key), .remove(a.key)]
+        #expect(StoreCommitter.withoutFinishedPairs(operations, jobs: [1, 2, 3, 1]) == [.add(b), .remove(c.key)])
+        // No job is both added and removed: the batch is returned as it is.
+        let unrelated: [StoreOperation] = [.add(a), .remove(b.key)]
+        #expect(StoreCommitter.withoutFinishedPairs(unrelated, jobs: [1, 2]) == unrelated)
+        // A removal of an unknown job falls back to comparing keys.
+        #expect(StoreCommitter.withoutFinishedPairs([.add(a), .remove(a.key)], jobs: [1, 0]) == [])
+    }
+
+    @Test("dropping pairs by job number never changes what the store ends up holding")
+    func droppingByJobNumberKeepsTheResult() {
+        let keys = [a, b, c]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let initial = Set(keys.filter { _ in Bool.random(using: &generator) }.map(\.key))
+            // The job living under each stored key; jobs of the initial keys came from earlier batches.
+            var liveJob: [StoredJobKey: UInt64] = [:]
+            var nextJob: UInt64 = 1
+            for key in initial {
+                liveJob[key] = nextJob
+                nextJob += 1
+            }
+            var operations: [StoreOperation] = []
+            var jobs: [UInt64] = []
+            for _ in 0..<Int.random(in: 0...12, using: &generator) {
+                let job = keys.randomElement(using: &generator)!
+                if let number = liveJob.removeValue(forKey: job.key) {
+                    operations.append(.remove(job.key))
+                    jobs.append(number)
+                } else {
+                    operations.append(.add(job))
+                    jobs.append(nextJob)
+                    liveJob[job.key] = nextJob
+                    nextJob += 1
+                }
+            }
+            let reduced = StoreCommitter.withoutFinishedPairs(operations, jobs: jobs)
+            #expect(keysAfter(reduced, startingWith: initial) == keysAfter(operations, startingWith: initial))
+        }
+    }
+
+    @Test("acknowledgements are counted per connection")
+    func heldReleasesPerConnection() {
+        let connections = [4, 4, 4, 9, 9, 4, 2]
+        let acknowledgements = connections.map {
+            StoreCommitter.Acknowledgement(
+                connectionID: $0, loopIndex: 0,
+                output: .packet(Packet(magic: .response, type: .noop, arguments: [ArraySlice<UInt8>]())),
+                requiredJob: nil)
+        }
+        #expect(JobCore.heldReleases(of: acknowledgements) == [4: 4, 9: 2, 2: 1])
+        #expect(JobCore.heldReleases(of: []) == [:])
+    }
+
     @Test("dropping pairs never changes what the store ends up holding")
     func droppingKeepsTheResult() {
         let keys = [a, b, c]
