@@ -42,7 +42,7 @@ complete -c gearmand -s w -l worker-wakeup -r -f -d 'Sleeping workers woken per 
 complete -c gearmand -l admin-shutdown -d 'Accept the admin command \'shutdown [graceful]\'; off because any client could stop the server.'
 complete -c gearmand -l max-packet-size -r -f -d 'Largest packet body accepted; a larger one closes the connection with an ERROR.'
 complete -c gearmand -l max-admin-line -r -f -d 'Maximum length of an admin command line.'
-complete -c gearmand -l busy-poll -r -f -d 'Keep polling this long after a loop\'s last event before sleeping; 0 always sleeps at once.'
+complete -c gearmand -l busy-poll -r -f -d 'Keep polling this long after a loop\'s last event before sleeping, unless another thread needs the core; 0 always sleeps at once.'
 complete -c gearmand -l http-port -r -f -d 'Port of the HTTP protocol module (-r http); 0 picks a free port and logs it.'
 complete -c gearmand -l http-idle-timeout -r -f -d 'Close an HTTP connection that has no request in flight after this long; 0 never closes it.'
 complete -c gearmand -l http-max-body-size -r -f -d 'Largest HTTP request body accepted (413 beyond); --max-packet-size caps it.'

@@ -116,7 +116,9 @@ extension GearmandOptions {
                 default: "8192", section: general),
             OptionSpec(
                 "busy-poll", argument: .required("MICROSECONDS"),
-                help: "Keep polling this long after a loop's last event before sleeping; 0 always sleeps at once.",
+                help:
+                    "Keep polling this long after a loop's last event before sleeping, unless another thread "
+                    + "needs the core; 0 always sleeps at once.",
                 default: "50, or 0 with one core", section: general),
             OptionSpec(
                 "check-args", help: "Parse the options and config file, then exit.", section: general, hidden: true),

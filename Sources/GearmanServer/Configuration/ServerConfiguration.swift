@@ -42,7 +42,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// wake-up each time, which on virtual machines costs more than the work itself. Polling
     /// briefly after activity keeps request-reply chains (a worker taking one job after
     /// another) fast, and an idle server still sleeps. One processor core leaves nothing to
-    /// poll on, so the default is 0 there.
+    /// poll on, so the default is 0 there. A loop also stops polling when a yield between two
+    /// polls ran another thread, because the core is then needed elsewhere.
     public var busyPollMicroseconds: Int = ServerConfiguration.defaultBusyPoll
     /// Accept the admin `shutdown [graceful]` command.
     public var enableAdminShutdown = false
