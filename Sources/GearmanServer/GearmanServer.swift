@@ -82,12 +82,14 @@ public final class GearmanServer: Sendable {
             // released count also finds them in its mailbox, and sends them first.
             let heldReleases = JobCore.heldReleases(of: acknowledgements)
             var deliveries = JobCore.deliveries(of: acknowledgements, failedJobs: failedJobs, reason: reason)
-            runtime.withCore { core in
+            let woken = runtime.withCore { core in
                 core.acknowledged(heldReleases: heldReleases, failedJobs: failedJobs, outbox: &outbox)
                 core.routeHeldOutputs(&outbox)
                 deliveries += outbox.items
-                runtime.post(deliveries)
+                return runtime.enqueue(deliveries)
             }
+            // Waking after the lock is released is safe: the order is fixed by the mailboxes.
+            runtime.wake(loops: woken)
         }
         runtime.withCore { core in
             var outbox = Outbox()

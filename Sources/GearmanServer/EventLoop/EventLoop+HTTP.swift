@@ -100,7 +100,7 @@ extension EventLoop {
             outbox.removeAll()
             var snapshots: [ServerSnapshot?] = []
             let uptime = Double(JobCore.readMonotonicClock() - runtime.startedAt) / 1000
-            runtime.withCore { core in
+            withCoreInOrder { core in
                 for item in work {
                     switch item.request {
                     case .submit(let submission):

@@ -309,11 +309,7 @@ final class EventLoop: @unchecked Sendable {
         if ready.isEmpty { return }
         outbox.removeAll()
         var shutdown: Bool? = nil
-        // Replies posted under the core lock before this pass took it (store acknowledgements)
-        // come before anything this pass produces for the same connection.
-        var posted: [(connectionID: Int, output: Outbox.Output)] = []
-        runtime.withCore { core in
-            posted = takeMailbox()
+        withCoreInOrder { core in
             for (connection, frames) in ready {
                 for frame in frames {
                     let disposition: JobCore.Disposition
@@ -338,7 +334,6 @@ final class EventLoop: @unchecked Sendable {
             core.routeHeldOutputs(&outbox)
             runtime.publishDeadline(core)
         }
-        deliverPosted(posted)
         deliver()
         for (connection, _) in ready where connection.closeReason != nil {
             if connection.outbound.isEmpty {
@@ -356,7 +351,7 @@ final class EventLoop: @unchecked Sendable {
         let deadline = runtime.nextDeadline.load(ordering: .acquiring)
         if deadline == Int64.max || deadline > JobCore.readMonotonicClock() { return }
         outbox.removeAll()
-        runtime.withCore { core in
+        withCoreInOrder { core in
             core.fireTimers(outbox: &outbox)
             core.routeHeldOutputs(&outbox)
             runtime.publishDeadline(core)
@@ -386,6 +381,21 @@ final class EventLoop: @unchecked Sendable {
             runtime.loops[0].wake()
         }
         outbox.removeAll()
+    }
+
+    /// Runs `body` with the core lock held, then delivers what was in this loop's mailbox when
+    /// the lock was taken.
+    ///
+    /// The store committer posts acknowledgements under the core lock, in the same step that
+    /// releases the connection's held-reply count. Taking the mailbox under the lock sends those
+    /// acknowledgements before any reply that `body` produces for the same connection.
+    func withCoreInOrder(_ body: (JobCore) -> Void) {
+        var posted: [(connectionID: Int, output: Outbox.Output)] = []
+        runtime.withCore { core in
+            posted = takeMailbox()
+            body(core)
+        }
+        deliverPosted(posted)
     }
 
     private func drainMailbox() {
@@ -461,7 +471,7 @@ final class EventLoop: @unchecked Sendable {
         if !connection.isReleased {
             connection.isReleased = true
             outbox.removeAll()
-            runtime.withCore { core in
+            withCoreInOrder { core in
                 core.disconnect(connection.session, outbox: &outbox)
                 core.routeHeldOutputs(&outbox)
                 runtime.publishDeadline(core)

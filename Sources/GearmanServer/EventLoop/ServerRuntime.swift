@@ -38,14 +38,26 @@ final class ServerRuntime: Sendable {
 
     /// Hands output produced off the loop threads (by the store committer) to the owning loops.
     func post(_ items: [(connectionID: Int, loopIndex: Int, output: Outbox.Output)]) {
+        wake(loops: enqueue(items))
+    }
+
+    /// Appends output to the mailboxes of the owning loops without waking them, and returns the
+    /// indices of those loops for `wake(loops:)`.
+    func enqueue(_ items: [(connectionID: Int, loopIndex: Int, output: Outbox.Output)]) -> [Int] {
         var byLoop: [Int: [(connectionID: Int, output: Outbox.Output)]] = [:]
         for item in items {
             byLoop[item.loopIndex, default: []].append((item.connectionID, item.output))
         }
+        var indices: [Int] = []
         for (index, items) in byLoop where index < loops.count {
             loops[index].post(items)
-            loops[index].wake()
+            indices.append(index)
         }
+        return indices
+    }
+
+    func wake(loops indices: [Int]) {
+        for index in indices { loops[index].wake() }
     }
 
     func nextConnectionID() -> Int {

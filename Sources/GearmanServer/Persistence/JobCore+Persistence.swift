@@ -43,7 +43,7 @@ extension JobCore {
     /// The number of staged new jobs at which the core hands them to the committer at once,
     /// instead of at the end of the event-loop pass. A client that sends hundreds of jobs in one
     /// write then has the first of them written to the store while the rest are still parsed.
-    /// 32 is one multi-row INSERT of the SQLite store; in the bg benchmark with batches of 500,
+    /// 32 is one multi-row INSERT of the SQLite store. In the bg benchmark with batches of 500,
     /// 16 and 32 gave the same rate within the noise, and 128 a few percent less.
     static let handOverAdds = 32
 
@@ -78,9 +78,9 @@ extension JobCore {
         }
     }
 
-    /// Called after a batch was committed (or failed): releases the held-output counts and
-    /// drops the jobs that were not stored; a foreground client that joined one of them gets
-    /// WORK_FAIL as after a cancel.
+    /// Releases the held-output counts after a batch was committed or failed, and drops the jobs
+    /// that were not stored. A foreground client that joined one of them gets WORK_FAIL, as after
+    /// a cancel.
     ///
     /// `heldReleases` counts the batch's acknowledgements per connection. The replies themselves
     /// are built by `deliveries(of:failedJobs:reason:)` outside the core lock.
@@ -95,12 +95,12 @@ extension JobCore {
         }
     }
 
-    /// The number of acknowledgements of each connection, for `acknowledged(heldReleases:...)`.
+    /// Counts the acknowledgements of each connection, for `acknowledged(heldReleases:...)`.
     static func heldReleases(of acknowledgements: [StoreCommitter.Acknowledgement]) -> [Int: Int] {
         var counts: [Int: Int] = [:]
         var last = -1
         var run = 0
-        // A batch holds long runs for the same connection, so count runs before hashing.
+        // A batch contains long runs for the same connection, so count runs before hashing.
         for acknowledgement in acknowledgements {
             if acknowledgement.connectionID == last {
                 run += 1
@@ -114,8 +114,8 @@ extension JobCore {
         return counts
     }
 
-    /// The replies of a committed batch, in order; the reply of a job that was not stored
-    /// becomes ERROR QUEUE_ERROR with the reason.
+    /// Returns the replies of a committed batch, in order. The reply of a job that was not
+    /// stored becomes ERROR QUEUE_ERROR with the reason.
     static func deliveries(
         of acknowledgements: [StoreCommitter.Acknowledgement], failedJobs: Set<UInt64>, reason: String?
     ) -> [(connectionID: Int, loopIndex: Int, output: Outbox.Output)] {
@@ -135,8 +135,26 @@ extension JobCore {
         return deliveries
     }
 
+    /// Returns the job number of a stored unique key of the form `<handle prefix>:<number>`, or
+    /// nil for other keys. This server stores a job without a usable unique key under its handle.
+    func storedHandleNumber(of stored: StoredJob) -> UInt64? {
+        let prefixLength = handlePrefix.count + 1
+        guard stored.unique.count > prefixLength, stored.unique.starts(with: handlePrefix),
+            stored.unique[handlePrefix.count] == UInt8(ascii: ":")
+        else { return nil }
+        let digits = stored.unique[prefixLength...]
+        guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return UInt64(String(decoding: digits, as: UTF8.self))
+    }
+
     /// Recreates the jobs of a persistent queue at start-up, before any connection is accepted.
     func restore(_ storedJobs: [StoredJob], outbox: inout Outbox) {
+        // A job without a usable unique key is stored under its handle, and handle numbers start
+        // again at 1 with every start. New jobs are numbered above every stored handle, so a new
+        // job's key cannot replace a stored row, nor be removed with it.
+        if let highest = storedJobs.compactMap({ storedHandleNumber(of: $0) }).max(), highest >= nextJobNumber {
+            nextJobNumber = highest + 1
+        }
         for stored in storedJobs {
             let function = self.function(named: stored.function[...])
             let unique = stored.unique[...]

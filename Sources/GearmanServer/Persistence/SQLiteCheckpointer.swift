@@ -46,8 +46,13 @@ final class SQLiteCheckpointer: Sendable {
         // A connection learns that the database is in WAL mode when it first reads it. Until
         // then a checkpoint request does nothing.
         try database.execute("PRAGMA journal_mode=WAL")
+        let wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
+        guard wakeFD >= 0 else {
+            database.close()
+            throw SQLiteFailure(message: "cannot start the WAL checkpoint thread: \(SystemError.current("eventfd"))")
+        }
+        self.wakeFD = wakeFD
         state = Mutex(State(database: database))
-        wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
         self.logger = logger
         self.name = name
     }
@@ -56,8 +61,30 @@ final class SQLiteCheckpointer: Sendable {
         close(wakeFD)
     }
 
-    /// Replaces the automatic checkpoint of `writer` with this checkpointer and starts its thread.
-    func attach(to writer: SQLiteDatabase) {
+    /// Starts the thread, then replaces the automatic checkpoint of `writer` with this
+    /// checkpointer.
+    func attach(to writer: SQLiteDatabase) throws(SQLiteFailure) {
+        let box = Unmanaged.passRetained(UnsafeTransferBox(self))
+        var thread = pthread_t()
+        let result = pthread_create(
+            &thread, nil,
+            { argument in
+                let checkpointer = Unmanaged<UnsafeTransferBox<SQLiteCheckpointer>>.fromOpaque(argument!)
+                    .takeRetainedValue()
+                checkpointer.value.run()
+                return nil
+            }, box.toOpaque())
+        guard result == 0 else {
+            box.release()
+            state.withLock { state in
+                state.database?.close()
+                state.database = nil
+            }
+            finished.store(true, ordering: .releasing)
+            throw SQLiteFailure(
+                message: "cannot start the WAL checkpoint thread: \(String(cString: strerror(result)))")
+        }
+        pthread_detach(thread)
         let context = Unmanaged.passUnretained(self).toOpaque()
         sqlite3_wal_hook(
             writer.handle,
@@ -66,17 +93,6 @@ final class SQLiteCheckpointer: Sendable {
                 checkpointer.logGrew(to: pages, writer: writer)
                 return SQLITE_OK
             }, context)
-        let box = Unmanaged.passRetained(UnsafeTransferBox(self)).toOpaque()
-        var thread = pthread_t()
-        pthread_create(
-            &thread, nil,
-            { argument in
-                let checkpointer = Unmanaged<UnsafeTransferBox<SQLiteCheckpointer>>.fromOpaque(argument!)
-                    .takeRetainedValue()
-                checkpointer.value.run()
-                return nil
-            }, box)
-        pthread_detach(thread)
     }
 
     /// Stops the thread and closes the second connection. Call it before closing the writer,

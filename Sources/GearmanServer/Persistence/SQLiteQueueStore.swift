@@ -104,7 +104,7 @@ public final class SQLiteQueueStore: QueueStore {
             walFD = try Self.openWAL(of: database)
             if walFD >= 0 && !storesQueueOnShutdown {
                 let background = try SQLiteCheckpointer(path: path, name: name, logger: logger)
-                background.attach(to: database)
+                try background.attach(to: database)
                 checkpointer = background
             }
         } catch {

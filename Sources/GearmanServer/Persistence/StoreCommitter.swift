@@ -39,6 +39,8 @@ final class StoreCommitter: Sendable {
         private(set) var addedJobs: [UInt64] = []
         var acknowledgements: [Acknowledgement] = []
         var isStopping = false
+        /// The number of the last `enqueue` call merged into this batch; 0 before the first.
+        var lastSequence: UInt64 = 0
 
         var isEmpty: Bool { operations.isEmpty && acknowledgements.isEmpty }
 
@@ -71,6 +73,7 @@ final class StoreCommitter: Sendable {
         mutating func append(contentsOf other: Batch) {
             operations += other.operations
             operationJobs += other.operationJobs
+            lastSequence = max(lastSequence, other.lastSequence)
             addedJobs += other.addedJobs
             acknowledgements += other.acknowledgements
         }
@@ -136,6 +139,7 @@ final class StoreCommitter: Sendable {
         let wake = pending.withLock { batch in
             let wasEmpty = batch.isEmpty
             batch.append(contentsOf: staged)
+            batch.lastSequence = sequence.add(1, ordering: .acquiringAndReleasing).newValue
             // The committer is woken when work appears, when someone starts to wait, and when
             // enough removals piled up; further removals need no system call each.
             return wasEmpty || !staged.holdsOnlyRemovals || batch.operations.count >= Self.removalBatchLimit
@@ -229,9 +233,9 @@ final class StoreCommitter: Sendable {
         }
     }
 
-    /// `withoutFinishedPairs(_:)` for a batch whose operations carry their jobs (`jobs`, 0 where
-    /// unknown). Most batches hold no such pair, and comparing job numbers finds that out
-    /// without hashing a key; the keys are compared only when a pair may be present.
+    /// Returns `withoutFinishedPairs(_:)` of a batch whose operations carry their jobs (`jobs`,
+    /// 0 where unknown). Most batches contain no such pair, and comparing job numbers shows that
+    /// without hashing a key. The keys are compared only when a pair may be present.
     static func withoutFinishedPairs(_ operations: [StoreOperation], jobs: [UInt64]) -> [StoreOperation] {
         guard jobs.count == operations.count else { return withoutFinishedPairs(operations) }
         var removedJobs = Set<UInt64>()
@@ -282,10 +286,16 @@ final class StoreCommitter: Sendable {
         return operations.indices.compactMap { dropped[$0] ? nil : operations[$0] }
     }
 
-    /// Jobs whose `.add` failed in the previous batch. A background submission that coalesced
-    /// onto such a job before the failure was handled has its reply in the next batch, and
-    /// must get QUEUE_ERROR too. Touched only by the thread that hands batches on.
-    private let previouslyFailed = Mutex<Set<UInt64>>([])
+    /// Counts `enqueue` calls. They are made with the core lock held, so a value read under
+    /// that lock separates the batches enqueued before a moment from those enqueued after it.
+    private let sequence = Atomic<UInt64>(0)
+
+    /// Jobs whose `.add` failed, each with the `enqueue` count read after the core dropped the
+    /// job. A background submission that coalesced onto such a job before it was dropped has its
+    /// reply in a later batch, which must get QUEUE_ERROR too. Such a batch was enqueued by that
+    /// count at the latest, so the entry is kept until a batch that recent was handed on.
+    /// Touched only by the thread that hands batches on.
+    private let rejectedJobs = Mutex<[UInt64: UInt64]>([:])
 
     private func commit(_ batch: Batch) {
         var reason: String? = nil
@@ -310,7 +320,8 @@ final class StoreCommitter: Sendable {
             }
         }
         let written = StoreSyncer.Written(
-            acknowledgements: batch.acknowledgements, addedJobs: batch.addedJobs, writeFailure: reason)
+            acknowledgements: batch.acknowledgements, addedJobs: batch.addedJobs, writeFailure: reason,
+            lastSequence: batch.lastSequence)
         if let syncer {
             syncer.submit(written)
         } else {
@@ -321,6 +332,9 @@ final class StoreCommitter: Sendable {
     /// Sends a batch's replies once it is durable, or QUEUE_ERROR for its new jobs when it is
     /// not. It runs on one thread only: the syncer's, or the committer's without a syncer.
     private func handOn(_ batch: StoreSyncer.Written, failure: String?) {
+        // With a syncer, a batch of removals alone is handed on without a sync, so its success
+        // does not show that the store works again.
+        let showsRecovery = syncer == nil || batch.isWaitedFor
         var failedJobs = Set<UInt64>()
         if let failure {
             failedJobs = Set(batch.addedJobs)
@@ -328,15 +342,19 @@ final class StoreCommitter: Sendable {
                 logger.error(
                     "queue store \(store.description) failed, background jobs are rejected until it works: \(failure)")
             }
-        } else if isFailing.exchange(false, ordering: .relaxed) {
+        } else if showsRecovery && isFailing.exchange(false, ordering: .relaxed) {
             logger.notice("queue store \(store.description) works again")
         }
-        let earlier = previouslyFailed.withLock { previous in
-            let earlier = previous
-            previous = failedJobs
-            return earlier
-        }
+        let earlier = rejectedJobs.withLock { Set($0.keys) }
         deliver(batch.acknowledgements, failedJobs.union(earlier), failure)
+        // Read after `deliver`, in which the core dropped the failed jobs under its lock.
+        let bound = sequence.load(ordering: .acquiring)
+        rejectedJobs.withLock { rejected in
+            for job in failedJobs { rejected[job] = bound }
+            if !rejected.isEmpty {
+                rejected = rejected.filter { $0.value > batch.lastSequence }
+            }
+        }
     }
 }
 

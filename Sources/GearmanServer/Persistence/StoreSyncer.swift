@@ -17,6 +17,8 @@ final class StoreSyncer: Sendable {
         let addedJobs: [UInt64]
         /// The reason the write failed, or nil when it succeeded.
         let writeFailure: String?
+        /// `StoreCommitter.Batch.lastSequence` of the batch.
+        let lastSequence: UInt64
 
         /// True when a reply or a new job depends on this batch being durable.
         var isWaitedFor: Bool { !acknowledgements.isEmpty || !addedJobs.isEmpty }

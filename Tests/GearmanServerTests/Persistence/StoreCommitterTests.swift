@@ -61,6 +61,40 @@ private final class SplitStore: QueueStore, Sendable {
     func close() {}
 }
 
+/// A split store whose syncs wait while `gate` is closed; the first sync fails.
+private final class GatedStore: QueueStore, Sendable {
+    let description = "gated"
+    let written = Mutex<Int>(0)
+    let syncs = Mutex<Int>(0)
+    let isGateOpen = Atomic<Bool>(false)
+
+    var splitsCommit: Bool { true }
+
+    func load() throws -> [StoredJob] { [] }
+
+    func commit(_ operations: [StoreOperation]) throws {
+        try write(operations)
+        try sync()
+    }
+
+    func write(_ operations: [StoreOperation]) throws {
+        written.withLock { $0 += 1 }
+    }
+
+    func sync() throws {
+        while !isGateOpen.load(ordering: .acquiring) { usleep(1000) }
+        let number = syncs.withLock { count in
+            count += 1
+            return count
+        }
+        if number == 1 {
+            throw QueueStoreError.commitFailed(store: description, message: "disk full", operationIndex: nil)
+        }
+    }
+
+    func close() {}
+}
+
 /// Applies operations to an empty set of keys, as a store would.
 private func keysAfter(_ operations: [StoreOperation], startingWith initial: Set<StoredJobKey> = []) -> Set<
     StoredJobKey
@@ -218,6 +252,38 @@ struct StoreCommitterTests {
         committer.enqueue(.add(extra), job: 1000, acknowledgement: acknowledgement)
         #expect(eventually(within: 5) { delivered.withLock { $0 } == 1 })
         #expect(store.stored.withLock { $0[extra.key] } == extra)
+    }
+
+    @Test("replies coalesced onto a failed job get QUEUE_ERROR in every later batch")
+    func failedJobStaysRejected() throws {
+        let store = GatedStore()
+        let outcomes = Mutex<[Set<UInt64>]>([])
+        let committer = StoreCommitter(store: store, logger: .disabled) { _, failedJobs, _ in
+            outcomes.withLock { $0.append(failedJobs) }
+        }
+        committer.start()
+        defer { committer.stop() }
+
+        func enqueue(add number: UInt64, acknowledging required: UInt64) {
+            let acknowledgement = StoreCommitter.Acknowledgement(
+                connectionID: 1, loopIndex: 0, output: .text(Array("OK\n".utf8)), requiredJob: required)
+            committer.enqueue(.add(SampleJobs.job("f", "job-\(number)")), job: number, acknowledgement: acknowledgement)
+        }
+
+        // Job 1 is written and waits for its sync, which will fail. Two later batches, written
+        // meanwhile, each hold a reply that coalesced onto job 1.
+        enqueue(add: 1, acknowledging: 1)
+        #expect(eventually(within: 5) { store.written.withLock { $0 } == 1 })
+        enqueue(add: 2, acknowledging: 1)
+        #expect(eventually(within: 5) { store.written.withLock { $0 } == 2 })
+        enqueue(add: 3, acknowledging: 1)
+        #expect(eventually(within: 5) { store.written.withLock { $0 } == 3 })
+        store.isGateOpen.store(true, ordering: .releasing)
+
+        #expect(eventually(within: 5) { outcomes.withLock { $0.count } == 3 })
+        let failed = outcomes.withLock { $0 }
+        #expect(failed.first == [1])
+        #expect(failed.dropFirst().allSatisfy { $0.contains(1) })
     }
 
     @Test("a split store acknowledges after the sync and rejects on a failed sync")
