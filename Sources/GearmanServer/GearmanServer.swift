@@ -78,8 +78,8 @@ public final class GearmanServer: Sendable {
         let committer = StoreCommitter(store: store, logger: logger) { [runtime] acknowledgements, failedJobs, reason in
             var outbox = Outbox()
             // The replies are built outside the core lock, so a large batch does not hold up the
-            // event loops. They are posted under it: a loop that takes the lock next and sees the
-            // released count also finds them in its mailbox, and sends them first.
+            // event loops. They are posted under it, so a loop that takes the lock next and reads
+            // the released count also finds them in its mailbox, and sends them first.
             let heldReleases = JobCore.heldReleases(of: acknowledgements)
             var deliveries = JobCore.deliveries(of: acknowledgements, failedJobs: failedJobs, reason: reason)
             let woken = runtime.withCore { core in
@@ -88,7 +88,7 @@ public final class GearmanServer: Sendable {
                 deliveries += outbox.items
                 return runtime.enqueue(deliveries)
             }
-            // Waking after the lock is released is safe: the order is fixed by the mailboxes.
+            // Waking after the lock is released is safe, because the mailboxes fix the order.
             runtime.wake(loops: woken)
         }
         runtime.withCore { core in
@@ -162,22 +162,10 @@ public final class GearmanServer: Sendable {
         runtime.state.load(ordering: .acquiring) == ServerRuntime.stopped
     }
 
-    private final class ThreadBody {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-
     private static func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t {
-        let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-        var thread = pthread_t()
-        let status = pthread_create(
-            &thread, nil,
-            { argument in
-                let body = Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue()
-                body.body()
-                return nil
-            }, box)
-        precondition(status == 0, "pthread_create failed with error \(status)")
-        return thread
+        switch PosixThread.start(body) {
+        case .success(let thread): return thread
+        case .failure(let error): preconditionFailure("\(error)")
+        }
     }
 }

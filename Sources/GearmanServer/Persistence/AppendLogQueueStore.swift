@@ -491,11 +491,6 @@ final class IntervalFlusher: Sendable {
     private let wakeFD: Int32
     private let thread = Mutex<pthread_t?>(nil)
 
-    private final class Body {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-
     init(milliseconds: Int) throws(LogFailure) {
         self.milliseconds = Int32(clamping: max(1, milliseconds))
         wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
@@ -505,7 +500,7 @@ final class IntervalFlusher: Sendable {
     /// Starts the thread, which calls `tick` after each interval.
     func start(_ tick: @escaping @Sendable () -> Void) {
         // The thread keeps a reference to the flusher, so the eventfd stays open until the thread has ended.
-        let body = Body { [self] in
+        let body: @Sendable () -> Void = { [self] in
             var poll = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
             while true {
                 let ready = Glibc.poll(&poll, 1, milliseconds)
@@ -513,16 +508,10 @@ final class IntervalFlusher: Sendable {
                 tick()
             }
         }
-        let box = Unmanaged.passRetained(body).toOpaque()
-        var created = pthread_t()
-        let status = pthread_create(
-            &created, nil,
-            { argument in
-                Unmanaged<Body>.fromOpaque(argument!).takeRetainedValue().run()
-                return nil
-            }, box)
-        precondition(status == 0, "pthread_create failed with error \(status)")
-        thread.withLock { $0 = created }
+        switch PosixThread.start(body) {
+        case .success(let created): thread.withLock { $0 = created }
+        case .failure(let error): preconditionFailure("\(error)")
+        }
     }
 
     /// Wakes the thread and waits for it to end; calling it again does nothing.

@@ -49,7 +49,7 @@ final class SQLiteCheckpointer: Sendable {
         let wakeFD = eventfd(0, Int32(EFD_CLOEXEC))
         guard wakeFD >= 0 else {
             database.close()
-            throw SQLiteFailure(message: "cannot start the WAL checkpoint thread: \(SystemError.current("eventfd"))")
+            throw SQLiteFailure(message: "failed to start the WAL checkpoint thread: \(SystemError.current("eventfd"))")
         }
         self.wakeFD = wakeFD
         state = Mutex(State(database: database))
@@ -64,27 +64,14 @@ final class SQLiteCheckpointer: Sendable {
     /// Starts the thread, then replaces the automatic checkpoint of `writer` with this
     /// checkpointer.
     func attach(to writer: SQLiteDatabase) throws(SQLiteFailure) {
-        let box = Unmanaged.passRetained(UnsafeTransferBox(self))
-        var thread = pthread_t()
-        let result = pthread_create(
-            &thread, nil,
-            { argument in
-                let checkpointer = Unmanaged<UnsafeTransferBox<SQLiteCheckpointer>>.fromOpaque(argument!)
-                    .takeRetainedValue()
-                checkpointer.value.run()
-                return nil
-            }, box.toOpaque())
-        guard result == 0 else {
-            box.release()
+        if case .failure(let error) = PosixThread.startDetached({ self.run() }) {
             state.withLock { state in
                 state.database?.close()
                 state.database = nil
             }
             finished.store(true, ordering: .releasing)
-            throw SQLiteFailure(
-                message: "cannot start the WAL checkpoint thread: \(String(cString: strerror(result)))")
+            throw SQLiteFailure(message: "failed to start the WAL checkpoint thread: \(error)")
         }
-        pthread_detach(thread)
         let context = Unmanaged.passUnretained(self).toOpaque()
         sqlite3_wal_hook(
             writer.handle,
@@ -111,9 +98,12 @@ final class SQLiteCheckpointer: Sendable {
         sqlite3_wal_autocheckpoint(writer.handle, Self.requestPages)
     }
 
-    /// Called by SQLite in the writing thread after each commit, with the log's size in pages.
+    /// Requests a checkpoint, or runs one in the writer once the log reached the hard limit.
+    /// SQLite calls it in the writing thread after each commit, with the log's size in pages.
     private func logGrew(to pages: Int32, writer: OpaquePointer?) {
         if pages >= Self.hardLimitPages {
+            // NOTE: no test reaches this branch: it needs 64 MiB of log written while the
+            // background checkpoints fall behind.
             sqlite3_wal_checkpoint_v2(writer, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
         } else if pages >= Self.requestPages {
             let isNew = state.withLock { state in
@@ -125,8 +115,8 @@ final class SQLiteCheckpointer: Sendable {
     }
 
     private func signal() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        var increment: UInt64 = 1
+        _ = write(wakeFD, &increment, 8)
     }
 
     private func run() {
@@ -152,7 +142,7 @@ final class SQLiteCheckpointer: Sendable {
             if status != SQLITE_OK && status != SQLITE_BUSY {
                 if !failing {
                     logger.warning(
-                        "\(name): WAL checkpoint failed: \(database.errorMessage); the -wal file grows until one succeeds"
+                        "\(name): WAL checkpoint failed: \(database.errorMessage). The -wal file grows until a checkpoint succeeds."
                     )
                 }
                 failing = true

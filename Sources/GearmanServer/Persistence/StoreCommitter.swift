@@ -33,13 +33,13 @@ final class StoreCommitter: Sendable {
     /// pass rather than once per job.
     struct Batch {
         private(set) var operations: [StoreOperation] = []
-        /// The job of each operation, parallel to `operations`; 0 where it is not known.
+        /// The job of each operation, parallel to `operations`, or 0 where it is not known.
         private(set) var operationJobs: [UInt64] = []
         /// For each `.add`, the job it stores; parallel to the adds in `operations`.
         private(set) var addedJobs: [UInt64] = []
         var acknowledgements: [Acknowledgement] = []
         var isStopping = false
-        /// The number of the last `enqueue` call merged into this batch; 0 before the first.
+        /// The number of the last `enqueue` call merged into this batch, or 0 before the first.
         var lastSequence: UInt64 = 0
 
         var isEmpty: Bool { operations.isEmpty && acknowledgements.isEmpty }
@@ -163,17 +163,8 @@ final class StoreCommitter: Sendable {
     func start() {
         if started.exchange(true, ordering: .acquiringAndReleasing) { return }
         syncer?.start()
-        let committer = UnsafeTransferBox(self)
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(committer).toOpaque()
-        pthread_create(
-            &thread, nil,
-            { argument in
-                let committer = Unmanaged<UnsafeTransferBox<StoreCommitter>>.fromOpaque(argument!).takeRetainedValue()
-                committer.value.run()
-                return nil
-            }, box)
-        pthread_detach(thread)
+        // NOTE: a failure to start the thread is ignored, and stored jobs would then wait for ever.
+        _ = PosixThread.startDetached { self.run() }
     }
 
     /// Commits what is queued, stops the thread and closes the store; blocks until done.
@@ -356,10 +347,4 @@ final class StoreCommitter: Sendable {
             }
         }
     }
-}
-
-/// Carries a reference into a new thread.
-final class UnsafeTransferBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -55,16 +55,8 @@ final class StoreSyncer: Sendable {
 
     /// Starts the syncer thread.
     func start() {
-        let box = Unmanaged.passRetained(UnsafeTransferBox(self)).toOpaque()
-        var thread = pthread_t()
-        pthread_create(
-            &thread, nil,
-            { argument in
-                let syncer = Unmanaged<UnsafeTransferBox<StoreSyncer>>.fromOpaque(argument!).takeRetainedValue()
-                syncer.value.run()
-                return nil
-            }, box)
-        pthread_detach(thread)
+        // NOTE: a failure to start the thread is ignored, and stored jobs would then wait for ever.
+        _ = PosixThread.startDetached { self.run() }
     }
 
     /// Syncs and hands on what is queued, then ends the thread; blocks until done.
@@ -92,8 +84,8 @@ final class StoreSyncer: Sendable {
             }
             if !batches.isEmpty {
                 var syncFailure: String? = nil
-                // Removals need no sync: one lost in a crash only runs its job again. So a sync
-                // is made only for batches that something waits for.
+                // Removals need no sync, because one lost in a crash only runs its job again. So a
+                // sync is made only for batches that something waits for.
                 if batches.contains(where: { $0.writeFailure == nil && $0.isWaitedFor }) {
                     do {
                         try store.sync()

@@ -31,12 +31,14 @@ private final class RecordingStore: QueueStore, Sendable {
     func close() {}
 }
 
-/// A store that writes and syncs in two steps and fails its syncs on request.
+/// A store that writes and syncs in two steps. Its syncs wait while the gate is closed, and
+/// the next `failingSyncs` of them fail.
 private final class SplitStore: QueueStore, Sendable {
     let description = "split"
     let written = Mutex<Int>(0)
     let syncs = Mutex<Int>(0)
-    let failSync = Atomic<Bool>(false)
+    let failingSyncs = Atomic<Int>(0)
+    let isGateOpen = Atomic<Bool>(true)
 
     var splitsCommit: Bool { true }
 
@@ -52,42 +54,10 @@ private final class SplitStore: QueueStore, Sendable {
     }
 
     func sync() throws {
-        syncs.withLock { $0 += 1 }
-        if failSync.load(ordering: .relaxed) {
-            throw QueueStoreError.commitFailed(store: description, message: "disk full", operationIndex: nil)
-        }
-    }
-
-    func close() {}
-}
-
-/// A split store whose syncs wait while `gate` is closed; the first sync fails.
-private final class GatedStore: QueueStore, Sendable {
-    let description = "gated"
-    let written = Mutex<Int>(0)
-    let syncs = Mutex<Int>(0)
-    let isGateOpen = Atomic<Bool>(false)
-
-    var splitsCommit: Bool { true }
-
-    func load() throws -> [StoredJob] { [] }
-
-    func commit(_ operations: [StoreOperation]) throws {
-        try write(operations)
-        try sync()
-    }
-
-    func write(_ operations: [StoreOperation]) throws {
-        written.withLock { $0 += 1 }
-    }
-
-    func sync() throws {
         while !isGateOpen.load(ordering: .acquiring) { usleep(1000) }
-        let number = syncs.withLock { count in
-            count += 1
-            return count
-        }
-        if number == 1 {
+        syncs.withLock { $0 += 1 }
+        if failingSyncs.load(ordering: .acquiring) > 0 {
+            failingSyncs.subtract(1, ordering: .acquiringAndReleasing)
             throw QueueStoreError.commitFailed(store: description, message: "disk full", operationIndex: nil)
         }
     }
@@ -137,25 +107,25 @@ struct StoreCommitterTests {
         #expect(StoreCommitter.withoutFinishedPairs(operations) == [.remove(a.key), .remove(a.key)])
     }
 
-    @Test("pairs are found by job number, and the keys decide what is dropped")
+    @Test("pairs found by job number")
     func pairsByJobNumber() {
-        // Job 1 is added and removed; job 2 only added; job 3 was stored in an earlier batch.
+        // Job 1 is added and removed, job 2 only added, and job 3 was stored in an earlier batch.
         let operations: [StoreOperation] = [.add(a), .add(b), .remove(c.key), .remove(a.key)]
         #expect(StoreCommitter.withoutFinishedPairs(operations, jobs: [1, 2, 3, 1]) == [.add(b), .remove(c.key)])
-        // No job is both added and removed: the batch is returned as it is.
+        // No job is both added and removed, so the batch is returned as it is.
         let unrelated: [StoreOperation] = [.add(a), .remove(b.key)]
         #expect(StoreCommitter.withoutFinishedPairs(unrelated, jobs: [1, 2]) == unrelated)
         // A removal of an unknown job falls back to comparing keys.
         #expect(StoreCommitter.withoutFinishedPairs([.add(a), .remove(a.key)], jobs: [1, 0]) == [])
     }
 
-    @Test("dropping pairs by job number never changes what the store ends up holding")
+    @Test("job-number pairs keep store contents")
     func droppingByJobNumberKeepsTheResult() {
         let keys = [a, b, c]
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
             let initial = Set(keys.filter { _ in Bool.random(using: &generator) }.map(\.key))
-            // The job living under each stored key; jobs of the initial keys came from earlier batches.
+            // The live job of each stored key. Jobs of the initial keys came from earlier batches.
             var liveJob: [StoredJobKey: UInt64] = [:]
             var nextJob: UInt64 = 1
             for key in initial {
@@ -181,7 +151,7 @@ struct StoreCommitterTests {
         }
     }
 
-    @Test("acknowledgements are counted per connection")
+    @Test("acknowledgements counted per connection")
     func heldReleasesPerConnection() {
         let connections = [4, 4, 4, 9, 9, 4, 2]
         let acknowledgements = connections.map {
@@ -254,9 +224,11 @@ struct StoreCommitterTests {
         #expect(store.stored.withLock { $0[extra.key] } == extra)
     }
 
-    @Test("replies coalesced onto a failed job get QUEUE_ERROR in every later batch")
+    @Test("failed job rejected in later batches")
     func failedJobStaysRejected() throws {
-        let store = GatedStore()
+        let store = SplitStore()
+        store.isGateOpen.store(false, ordering: .releasing)
+        store.failingSyncs.store(1, ordering: .releasing)
         let outcomes = Mutex<[Set<UInt64>]>([])
         let committer = StoreCommitter(store: store, logger: .disabled) { _, failedJobs, _ in
             outcomes.withLock { $0.append(failedJobs) }
@@ -271,7 +243,7 @@ struct StoreCommitterTests {
         }
 
         // Job 1 is written and waits for its sync, which will fail. Two later batches, written
-        // meanwhile, each hold a reply that coalesced onto job 1.
+        // meanwhile, each contain a reply that coalesced onto job 1.
         enqueue(add: 1, acknowledging: 1)
         #expect(eventually(within: 5) { store.written.withLock { $0 } == 1 })
         enqueue(add: 2, acknowledging: 1)
@@ -282,8 +254,9 @@ struct StoreCommitterTests {
 
         #expect(eventually(within: 5) { outcomes.withLock { $0.count } == 3 })
         let failed = outcomes.withLock { $0 }
-        #expect(failed.first == [1])
-        #expect(failed.dropFirst().allSatisfy { $0.contains(1) })
+        #expect(failed[0] == [1])
+        #expect(failed[1].contains(1))
+        #expect(failed[2].contains(1))
     }
 
     @Test("a split store acknowledges after the sync and rejects on a failed sync")
@@ -307,7 +280,7 @@ struct StoreCommitterTests {
         #expect(store.syncs.withLock { $0 } >= 1)
         #expect(outcomes.withLock { $0[0].failed }.isEmpty)
 
-        store.failSync.store(true, ordering: .relaxed)
+        store.failingSyncs.store(1, ordering: .releasing)
         submit(2)
         #expect(eventually(within: 5) { outcomes.withLock { $0.count } == 2 })
         #expect(outcomes.withLock { $0[1].failed } == [2])
