@@ -98,7 +98,7 @@ final class EventLoop: @unchecked Sendable {
                 let beforeYield = monotonicNanoseconds()
                 sched_yield()
                 // A yield that took long let another thread run, so the core is in demand and
-                // polling would take time from that thread: sleep until the next event instead.
+                // polling would take time from that thread. The loop sleeps until its next event.
                 if monotonicNanoseconds() - beforeYield > Self.contendedYieldNanoseconds { lastEventTime = 0 }
             }
             if count > 0 && busyPollNanoseconds > 0 { lastEventTime = monotonicNanoseconds() }

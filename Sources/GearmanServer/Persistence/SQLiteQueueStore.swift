@@ -35,7 +35,7 @@ public final class SQLiteQueueStore: QueueStore {
     private let state: Mutex<State>
     /// The `-wal` file, opened by the store to fsync it; -1 when the database is not in WAL mode.
     private let walFD: Int32
-    /// Checkpoints the WAL on a thread of its own; nil when the database is not in WAL mode.
+    /// The WAL checkpointer on its own thread, or nil when the database is not in WAL mode.
     private let checkpointer: SQLiteCheckpointer?
 
     private struct State {

@@ -22,7 +22,7 @@ struct RestoreNumberingTests {
         #expect(handle == "H:test:16")
     }
 
-    @Test("keys that are not this server's handles are ignored")
+    @Test("other keys give no number")
     func otherKeysIgnored() {
         let harness = CoreHarness()
         #expect(harness.core.storedHandleNumber(of: stored("H:test:42")) == 42)

@@ -42,7 +42,7 @@ struct SQLiteQueueStoreTests {
         #expect(try store.load() == expected)
     }
 
-    @Test("the write-ahead log is checkpointed by the background connection")
+    @Test("WAL checkpointed in the background")
     func backgroundCheckpoint() throws {
         let folder = TemporaryFolder()
         let path = folder.file("queue.db")
