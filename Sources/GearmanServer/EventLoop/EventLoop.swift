@@ -389,6 +389,9 @@ final class EventLoop: @unchecked Sendable {
     /// The store committer posts acknowledgements under the core lock, in the same step that
     /// releases the connection's held-reply count. Taking the mailbox under the lock sends those
     /// acknowledgements before any reply that `body` produces for the same connection.
+    ///
+    /// NOTE: no test covers this order, because the race needs a store commit to land between
+    /// the committer's and this loop's turns at the lock.
     func withCoreInOrder(_ body: (JobCore) -> Void) {
         var posted: [(connectionID: Int, output: Outbox.Output)] = []
         runtime.withCore { core in
