@@ -36,3 +36,38 @@ struct ShardedDictionaryTests {
         #expect(sharded.values.isEmpty)
     }
 }
+
+@Suite("Unique keys")
+struct UniqueKeyTests {
+    @Test("keys with the same bytes are equal and hash alike, wherever the bytes are stored")
+    func equalBytes() {
+        let workload = Array("xx-key-yy".utf8)
+        let sliced = UniqueKey(function: Array("f".utf8), key: workload[3..<6])
+        let whole = UniqueKey(function: Array("f".utf8), key: Array("key".utf8)[...])
+        #expect(sliced == whole)
+        #expect(sliced.hashValue == whole.hashValue)
+        var index = ShardedDictionary<UniqueKey, Int>()
+        index[sliced] = 1
+        #expect(index[whole] == 1)
+    }
+
+    @Test("function, key bytes and the payload flag each tell keys apart")
+    func differences() {
+        let base = UniqueKey(function: Array("f".utf8), key: Array("k".utf8)[...])
+        let others = [
+            UniqueKey(function: Array("g".utf8), key: Array("k".utf8)[...]),
+            UniqueKey(function: Array("f".utf8), key: Array("k2".utf8)[...]),
+            UniqueKey(function: Array("f".utf8), key: Array("k".utf8)[...], isPayload: true),
+            // The same bytes split differently between function and key.
+            UniqueKey(function: Array("fk".utf8), key: [][...]),
+        ]
+        var index = ShardedDictionary<UniqueKey, Int>()
+        index[base] = 0
+        for (position, other) in others.enumerated() {
+            #expect(other != base)
+            index[other] = position + 1
+        }
+        #expect(index.count == others.count + 1)
+        #expect(index[base] == 0)
+    }
+}

@@ -88,18 +88,30 @@ struct UniqueKey: Hashable {
     let key: ArraySlice<UInt8>
     /// Whether `key` is the workload of a job submitted with the unique key `-`; such keys never
     /// match an explicit unique key with the same bytes.
-    var isPayload = false
+    let isPayload: Bool
+    /// The hash of the three fields, computed once: a submission looks the key up in a sharded
+    /// dictionary (two hashes), inserts it (two more) and removes it when the job ends.
+    private let bytesHash: Int
 
-    // Hashing and comparing the bytes as blocks; the synthesized versions go byte by byte,
-    // which showed up in profiles of bulk submission.
-    func hash(into hasher: inout Hasher) {
+    init(function: [UInt8], key: ArraySlice<UInt8>, isPayload: Bool = false) {
+        self.function = function
+        self.key = key
+        self.isPayload = isPayload
+        // Hashing the bytes as blocks; the synthesized version goes byte by byte, which showed
+        // up in profiles of bulk submission.
+        var hasher = Hasher()
         hasher.combineBytes(of: function)
         hasher.combineBytes(of: key)
         hasher.combine(isPayload)
+        bytesHash = hasher.finalize()
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(bytesHash)
     }
 
     static func == (left: UniqueKey, right: UniqueKey) -> Bool {
-        left.isPayload == right.isPayload && bytesEqual(left.key, right.key)
+        left.bytesHash == right.bytesHash && left.isPayload == right.isPayload && bytesEqual(left.key, right.key)
             && bytesEqual(left.function, right.function)
     }
 }

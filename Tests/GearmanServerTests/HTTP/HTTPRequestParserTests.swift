@@ -144,10 +144,29 @@ struct HTTPRequestParserTests {
         }
     }
 
+    @Test("field names in any case are stored in lower case; methods as sent")
+    func fieldNameCase() throws {
+        let text =
+            "PATCH /f HTTP/1.1\r\nX-GEARMAN-BACKGROUND: true\r\nx-Gearman-Unique: u1\r\n"
+            + "X-Some-Rather-Long-Field-Name: v\r\nCONTENT-length: 0\r\n\r\n"
+        let request = try #require(try Self.requests(text).first)
+        #expect(request.method == "PATCH")
+        #expect(
+            request.fields.map(\.name) == [
+                "x-gearman-background", "x-gearman-unique", "x-some-rather-long-field-name", "content-length",
+            ])
+        #expect(request.stringValue("x-gearman-unique") == "u1")
+        let known = try #require(try Self.requests("post /f HTTP/1.1\r\n\r\n").first)
+        #expect(known.method == "post")
+    }
+
     /// Malformed or oversized requests and the status each one gets.
     static let rejected: [(name: String, text: String, status: Int)] = [
         ("request line without target", "GET HTTP/1.1\r\n\r\n", 400),
         ("double space in request line", "GET  /f HTTP/1.1\r\n\r\n", 400),
+        ("three spaces in request line", "GET /f HTTP/1.1 x\r\n\r\n", 400),
+        ("request line starting with a space", " /f HTTP/1.1\r\n\r\n", 400),
+        ("request line without version", "GET /f \r\n\r\n", 400),
         ("method with a slash", "GE/T /f HTTP/1.1\r\n\r\n", 400),
         ("target with a control byte", "GET /f\u{1}x HTTP/1.1\r\n\r\n", 400),
         ("version HTTP/2.0", "GET /f HTTP/2.0\r\n\r\n", 505),

@@ -23,6 +23,20 @@ struct HTTPResponseWriterTests {
         )
     }
 
+    @Test("status codes and lengths of several digits")
+    func numbers() {
+        let parts = Self.writer.response(
+            .contentTooLarge, body: Array(repeating: UInt8(ascii: "a"), count: 1205)[...], keepAlive: true,
+            requestVersion: .http1_1, date: Self.date, headOnly: true)
+        #expect(
+            Self.text(parts)
+                == "HTTP/1.1 413 Content Too Large\r\nServer: GearmanKit/test\r\nDate: \(Self.date)\r\nContent-Length: 1205\r\n\r\n"
+        )
+        let empty = Self.text(
+            Self.writer.response(.ok, body: [], keepAlive: true, requestVersion: .http1_1, date: Self.date))
+        #expect(empty.hasSuffix("\r\nContent-Length: 0\r\n\r\n"))
+    }
+
     @Test("Connection field for close and HTTP/1.0 keep-alive")
     func connectionField() {
         let closing = Self.text(

@@ -56,6 +56,17 @@ struct HTTPRouteTests {
         #expect(submission.packet.type == expected)
     }
 
+    @Test("the first of repeated job fields counts")
+    func repeatedFields() throws {
+        let fields = [
+            ("X-Gearman-Unique", "a"), ("x-gearman-unique", "b"), ("X-Gearman-Priority", "low"),
+            ("X-Gearman-Priority", "high"),
+        ]
+        let submission = try #require(Self.submission(Self.request("POST", "/f", fields: fields)))
+        #expect(submission.unique == Array("a".utf8))
+        #expect(submission.priority == .low)
+    }
+
     @Test("X-Gearman-Unique is passed as sent")
     func uniqueKey() throws {
         let submission = try #require(Self.submission(Self.request("POST", "/f", fields: [("X-Gearman-Unique", "-")])))

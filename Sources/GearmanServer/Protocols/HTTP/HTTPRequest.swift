@@ -25,6 +25,12 @@ struct HTTPField: Sendable, Equatable {
     init(_ name: String, _ value: String) {
         self.init(name: name, value: Array(value.utf8))
     }
+
+    /// Creates a field whose name is already in lower case, without converting it.
+    init(lowercasedName: String, value: [UInt8]) {
+        name = lowercasedName
+        self.value = value
+    }
 }
 
 /// A parsed request: request line, header fields and the decoded body.
@@ -77,6 +83,18 @@ extension String {
     func asciiLowercased() -> String {
         guard utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return self }
         return String(decoding: utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+}
+
+extension String {
+    /// Creates the text of ASCII bytes with A to Z in lower case.
+    init(asciiLowercasing bytes: ArraySlice<UInt8>) {
+        self.init(unsafeUninitializedCapacity: bytes.count) { buffer in
+            for (offset, byte) in bytes.enumerated() {
+                buffer[offset] = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            }
+            return bytes.count
+        }
     }
 }
 

@@ -35,23 +35,50 @@ struct HTTPResponseWriter: Sendable {
         _ status: HTTPStatus, fields: [(name: String, value: String)], framing: Framing, keepAlive: Bool,
         requestVersion: HTTPVersion, date: String
     ) -> [UInt8] {
-        var text = "HTTP/1.1 \(status.code) \(status.reason)\r\nServer: \(serverName)\r\nDate: \(date)\r\n"
+        // Built as bytes: string interpolation cost several reallocations per response.
+        var bytes: [UInt8] = []
+        var capacity = 96 + serverName.utf8.count + status.reason.utf8.count
+        for field in fields { capacity += field.name.utf8.count + field.value.utf8.count + 4 }
+        bytes.reserveCapacity(capacity)
+        bytes.append(contentsOf: "HTTP/1.1 ".utf8)
+        Self.appendDecimal(status.code, to: &bytes)
+        bytes.append(Self.space)
+        bytes.append(contentsOf: status.reason.utf8)
+        bytes.append(contentsOf: "\r\nServer: ".utf8)
+        bytes.append(contentsOf: serverName.utf8)
+        bytes.append(contentsOf: "\r\nDate: ".utf8)
+        bytes.append(contentsOf: date.utf8)
+        bytes.append(contentsOf: Self.lineEnd)
         for field in fields {
-            text += "\(field.name): \(field.value)\r\n"
+            bytes.append(contentsOf: field.name.utf8)
+            bytes.append(contentsOf: ": ".utf8)
+            bytes.append(contentsOf: field.value.utf8)
+            bytes.append(contentsOf: Self.lineEnd)
         }
         switch framing {
-        case .contentLength(let length): text += "Content-Length: \(length)\r\n"
-        case .chunked: text += "Transfer-Encoding: chunked\r\n"
+        case .contentLength(let length):
+            bytes.append(contentsOf: "Content-Length: ".utf8)
+            Self.appendDecimal(length, to: &bytes)
+            bytes.append(contentsOf: Self.lineEnd)
+        case .chunked: bytes.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
         case .untilClose: break
         }
         if !keepAlive {
-            text += "Connection: close\r\n"
+            bytes.append(contentsOf: "Connection: close\r\n".utf8)
         } else if requestVersion == .http1_0 {
-            text += "Connection: keep-alive\r\n"
+            bytes.append(contentsOf: "Connection: keep-alive\r\n".utf8)
         }
-        text += "\r\n"
-        return Array(text.utf8)
+        bytes.append(contentsOf: Self.lineEnd)
+        return bytes
     }
+
+    /// Appends the decimal digits of a non-negative number.
+    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        if value >= 10 { appendDecimal(value / 10, to: &bytes) }
+        bytes.append(UInt8(48 + value % 10))
+    }
+
+    private static let space = UInt8(ascii: " ")
 
     /// Encodes a complete response with a `Content-Length` body; `headOnly` leaves the body out,
     /// for HEAD requests.
