@@ -6,7 +6,8 @@
 #   Benchmarks/http/run.sh ours|c fg|bg [CONNECTIONS] [SECONDS] [WORKERS]
 #
 # fg POSTs foreground jobs to the echo function, bg background jobs to noop. Prints wrk's report.
-# Our gearmand is taken from GEARMAND (default .build/release/gearmand).
+# Our gearmand is taken from GEARMAND (default .build/release/gearmand). SERVER_ARGS adds options
+# to the server's command line, such as SERVER_ARGS="-t 1".
 set -euo pipefail
 
 server=${1:?usage: run.sh ours|c fg|bg [CONNECTIONS] [SECONDS] [WORKERS]}
@@ -18,6 +19,7 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 ours=${GEARMAND:-$here/../../.build/release/gearmand}
 work=$(mktemp -d)
 pids=()
+read -r -a server_args <<<"${SERVER_ARGS:-}"
 
 # Stops the started processes: SIGTERM, then SIGKILL for any still running after 2 s.
 cleanup() {
@@ -38,11 +40,12 @@ gear_port=$(free_port)
 http_port=$(free_port)
 case $server in
 ours)
-    "$ours" --listen 127.0.0.1 --port "$gear_port" -r http --http-port "$http_port" --log-file none --pid-file= &
+    "$ours" --listen 127.0.0.1 --port "$gear_port" -r http --http-port "$http_port" --log-file none --pid-file= \
+        "${server_args[@]}" &
     ;;
 c)
     /usr/sbin/gearmand --listen=127.0.0.1 --port="$gear_port" -r http --http-port="$http_port" --log-file=none \
-        --pid-file="$work/gearmand.pid" &
+        --pid-file="$work/gearmand.pid" "${server_args[@]}" &
     ;;
 *)
     echo "run.sh: unknown server '$server': use ours or c" >&2
