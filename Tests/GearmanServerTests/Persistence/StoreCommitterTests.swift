@@ -66,6 +66,38 @@ private final class SplitStore: QueueStore, Sendable {
 }
 
 /// Applies operations to an empty set of keys, as a store would.
+/// Returns a random set of stored keys and a batch of up to 12 operations on `keys` that the
+/// server could produce from it: a key is added while absent and removed while present. `jobs`
+/// holds the job number of each operation, and the jobs of the initial keys come from earlier
+/// batches.
+private func randomBatch(
+    of keys: [StoredJob], using generator: inout some RandomNumberGenerator
+) -> (initial: Set<StoredJobKey>, operations: [StoreOperation], jobs: [UInt64]) {
+    let initial = Set(keys.filter { _ in Bool.random(using: &generator) }.map(\.key))
+    // The live job of each stored key.
+    var liveJob: [StoredJobKey: UInt64] = [:]
+    var nextJob: UInt64 = 1
+    for key in initial {
+        liveJob[key] = nextJob
+        nextJob += 1
+    }
+    var operations: [StoreOperation] = []
+    var jobs: [UInt64] = []
+    for _ in 0..<Int.random(in: 0...12, using: &generator) {
+        let job = keys.randomElement(using: &generator)!
+        if let number = liveJob.removeValue(forKey: job.key) {
+            operations.append(.remove(job.key))
+            jobs.append(number)
+        } else {
+            operations.append(.add(job))
+            jobs.append(nextJob)
+            liveJob[job.key] = nextJob
+            nextJob += 1
+        }
+    }
+    return (initial, operations, jobs)
+}
+
 private func keysAfter(_ operations: [StoreOperation], startingWith initial: Set<StoredJobKey> = []) -> Set<
     StoredJobKey
 > {
@@ -121,33 +153,13 @@ struct StoreCommitterTests {
 
     @Test("job-number pairs keep store contents")
     func droppingByJobNumberKeepsTheResult() {
-        let keys = [a, b, c]
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
-            let initial = Set(keys.filter { _ in Bool.random(using: &generator) }.map(\.key))
-            // The live job of each stored key. Jobs of the initial keys came from earlier batches.
-            var liveJob: [StoredJobKey: UInt64] = [:]
-            var nextJob: UInt64 = 1
-            for key in initial {
-                liveJob[key] = nextJob
-                nextJob += 1
-            }
-            var operations: [StoreOperation] = []
-            var jobs: [UInt64] = []
-            for _ in 0..<Int.random(in: 0...12, using: &generator) {
-                let job = keys.randomElement(using: &generator)!
-                if let number = liveJob.removeValue(forKey: job.key) {
-                    operations.append(.remove(job.key))
-                    jobs.append(number)
-                } else {
-                    operations.append(.add(job))
-                    jobs.append(nextJob)
-                    liveJob[job.key] = nextJob
-                    nextJob += 1
-                }
-            }
-            let reduced = StoreCommitter.withoutFinishedPairs(operations, jobs: jobs)
-            #expect(keysAfter(reduced, startingWith: initial) == keysAfter(operations, startingWith: initial))
+            let batch = randomBatch(of: [a, b, c], using: &generator)
+            let reduced = StoreCommitter.withoutFinishedPairs(batch.operations, jobs: batch.jobs)
+            #expect(
+                keysAfter(reduced, startingWith: batch.initial)
+                    == keysAfter(batch.operations, startingWith: batch.initial))
         }
     }
 
@@ -166,26 +178,14 @@ struct StoreCommitterTests {
 
     @Test("dropping pairs never changes what the store ends up holding")
     func droppingKeepsTheResult() {
-        let keys = [a, b, c]
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
-            let initial = Set(keys.filter { _ in Bool.random(using: &generator) }.map(\.key))
-            var live = initial
-            var operations: [StoreOperation] = []
-            // Only sequences the server can produce: a key is added while absent and removed while present.
-            for _ in 0..<Int.random(in: 0...12, using: &generator) {
-                let job = keys.randomElement(using: &generator)!
-                if live.contains(job.key) {
-                    operations.append(.remove(job.key))
-                    live.remove(job.key)
-                } else {
-                    operations.append(.add(job))
-                    live.insert(job.key)
-                }
-            }
-            let reduced = StoreCommitter.withoutFinishedPairs(operations)
-            #expect(keysAfter(reduced, startingWith: initial) == keysAfter(operations, startingWith: initial))
-            #expect(reduced.count <= operations.count)
+            let batch = randomBatch(of: [a, b, c], using: &generator)
+            let reduced = StoreCommitter.withoutFinishedPairs(batch.operations)
+            #expect(
+                keysAfter(reduced, startingWith: batch.initial)
+                    == keysAfter(batch.operations, startingWith: batch.initial))
+            #expect(reduced.count <= batch.operations.count)
         }
     }
 

@@ -82,7 +82,7 @@ extension String {
     /// per call, which showed up in profiles of HTTP submission.
     func asciiLowercased() -> String {
         guard utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return self }
-        return String(decoding: utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        return String(decoding: utf8.map(\.asciiLowercased), as: UTF8.self)
     }
 }
 
@@ -91,11 +91,16 @@ extension String {
     init(asciiLowercasing bytes: ArraySlice<UInt8>) {
         self.init(unsafeUninitializedCapacity: bytes.count) { buffer in
             for (offset, byte) in bytes.enumerated() {
-                buffer[offset] = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+                buffer[offset] = byte.asciiLowercased
             }
             return bytes.count
         }
     }
+}
+
+extension UInt8 {
+    /// The byte with A to Z mapped to a to z.
+    var asciiLowercased: UInt8 { self >= 0x41 && self <= 0x5A ? self | 0x20 : self }
 }
 
 extension StringProtocol {

@@ -173,8 +173,8 @@ struct HTTPRequestParser: Sendable {
 
     /// Parses a head (request line, fields and the blank line) into a request without a body.
     ///
-    /// One pass over the lines, without splitting the head into arrays first: the head of every
-    /// job request goes through here, and the split showed up in profiles of HTTP submission.
+    /// Reads the lines in one pass without splitting the head into arrays, because every job
+    /// request passes through here and the split showed up in profiles of HTTP submission.
     static func parse(head: ArraySlice<UInt8>) throws(HTTPRequestError) -> HTTPRequest {
         var request: HTTPRequest? = nil
         var index = head.startIndex
@@ -281,7 +281,7 @@ struct HTTPRequestParser: Sendable {
         for entry in table where entry.bytes.count == bytes.count {
             let matches =
                 ignoringCase
-                ? zip(entry.bytes, bytes).allSatisfy { $0 == ($1 >= 0x41 && $1 <= 0x5A ? $1 | 0x20 : $1) }
+                ? zip(entry.bytes, bytes).allSatisfy { $0 == $1.asciiLowercased }
                 : entry.bytes.elementsEqual(bytes)
             if matches { return entry.text }
         }
@@ -355,20 +355,10 @@ struct HTTPRequestParser: Sendable {
     /// Parses the Content-Length fields: all values, including comma-separated lists, must be
     /// the same decimal number.
     static func contentLength(of fields: [HTTPField], maximum: Int) throws(HTTPRequestError) -> Int {
-        // The usual case, one field of plain digits, without decoding text.
-        if fields.count == 1 {
-            let digits = fields[0].value
-            if !digits.isEmpty && digits.count <= 18 && digits.allSatisfy(isDigit) {
-                let value = digits.reduce(0) { $0 * 10 + Int($1 - 48) }
-                if value > maximum {
-                    throw HTTPRequestError(
-                        status: .contentTooLarge, message: "The body is longer than the limit of \(maximum) bytes.")
-                }
-                return value
-            }
-        }
-        var length: Int? = nil
-        for field in fields {
+        // The usual case, one field of plain digits, is read without decoding text.
+        var length = fields.count == 1 ? plainDecimal(fields[0].value) : nil
+        let isPlain = length != nil
+        for field in fields where !isPlain {
             for piece in String(decoding: field.value, as: UTF8.self).split(
                 separator: ",", omittingEmptySubsequences: false)
             {
@@ -391,6 +381,12 @@ struct HTTPRequestParser: Sendable {
                 status: .contentTooLarge, message: "The body is longer than the limit of \(maximum) bytes.")
         }
         return result
+    }
+
+    /// Returns the value of 1 to 18 decimal digits, or nil for any other bytes.
+    private static func plainDecimal(_ bytes: [UInt8]) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18, bytes.allSatisfy(isDigit) else { return nil }
+        return bytes.reduce(0) { $0 * 10 + Int($1 - 48) }
     }
 
     private mutating func readChunks(from initial: ChunkPhase) throws(HTTPRequestError) -> Event? {
