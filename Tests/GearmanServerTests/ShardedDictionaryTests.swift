@@ -39,7 +39,7 @@ struct ShardedDictionaryTests {
 
 @Suite("Unique keys")
 struct UniqueKeyTests {
-    @Test("keys with the same bytes are equal and hash alike, wherever the bytes are stored")
+    @Test("equal bytes match across storage")
     func equalBytes() {
         let workload = Array("xx-key-yy".utf8)
         let sliced = UniqueKey(function: Array("f".utf8), key: workload[3..<6])
@@ -51,7 +51,7 @@ struct UniqueKeyTests {
         #expect(index[whole] == 1)
     }
 
-    @Test("function, key bytes and the payload flag each tell keys apart")
+    @Test("each field tells keys apart")
     func differences() {
         let base = UniqueKey(function: Array("f".utf8), key: Array("k".utf8)[...])
         let others = [

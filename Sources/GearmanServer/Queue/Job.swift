@@ -97,8 +97,8 @@ struct UniqueKey: Hashable {
         self.function = function
         self.key = key
         self.isPayload = isPayload
-        // Hashing the bytes as blocks; the synthesized version goes byte by byte, which showed
-        // up in profiles of bulk submission.
+        // Hashes the bytes as blocks, because the synthesized version goes byte by byte, which
+        // showed up in profiles of bulk submission.
         var hasher = Hasher()
         hasher.combineBytes(of: function)
         hasher.combineBytes(of: key)

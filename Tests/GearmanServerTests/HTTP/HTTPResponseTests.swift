@@ -23,7 +23,7 @@ struct HTTPResponseWriterTests {
         )
     }
 
-    @Test("status codes and lengths of several digits")
+    @Test("multi-digit status and length")
     func numbers() {
         let parts = Self.writer.response(
             .contentTooLarge, body: Array(repeating: UInt8(ascii: "a"), count: 1205)[...], keepAlive: true,

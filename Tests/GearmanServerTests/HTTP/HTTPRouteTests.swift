@@ -56,7 +56,7 @@ struct HTTPRouteTests {
         #expect(submission.packet.type == expected)
     }
 
-    @Test("the first of repeated job fields counts")
+    @Test("first repeated job field counts")
     func repeatedFields() throws {
         let fields = [
             ("X-Gearman-Unique", "a"), ("x-gearman-unique", "b"), ("X-Gearman-Priority", "low"),

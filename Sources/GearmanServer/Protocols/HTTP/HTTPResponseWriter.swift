@@ -35,7 +35,8 @@ struct HTTPResponseWriter: Sendable {
         _ status: HTTPStatus, fields: [(name: String, value: String)], framing: Framing, keepAlive: Bool,
         requestVersion: HTTPVersion, date: String
     ) -> [UInt8] {
-        // Built as bytes: string interpolation cost several reallocations per response.
+        // Builds the head as bytes, because string interpolation cost several reallocations per
+        // response.
         var bytes: [UInt8] = []
         var capacity = 96 + serverName.utf8.count + status.reason.utf8.count
         for field in fields { capacity += field.name.utf8.count + field.value.utf8.count + 4 }

@@ -140,7 +140,7 @@ enum HTTPRoute: Sendable, Equatable {
     /// Returns the path of a request target: the origin form as sent, or the path of an
     /// absolute-form URL, without its query string.
     static func path(of target: String) throws(HTTPRequestError) -> String {
-        // The usual origin form, searched as bytes: Character comparisons are much slower.
+        // Searches the usual origin form as bytes, because comparing Characters is much slower.
         let utf8 = target.utf8
         if utf8.first == UInt8(ascii: "/") {
             guard let query = utf8.firstIndex(of: UInt8(ascii: "?")) else { return target }
