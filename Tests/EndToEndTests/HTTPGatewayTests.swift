@@ -276,14 +276,26 @@ struct HTTPGatewayTests {
         #expect(second.bodyText.hasPrefix("QUEUE_ERROR"))
     }
 
+    /// Starts a server that takes bodies of at most 1 KiB and sends it the head of an 8 MB POST,
+    /// which the server rejects with 413 before any of the body arrives.
+    private func startRejectedUpload() async throws -> (HTTPServer, RawConnection) {
+        let http = try await HTTPServer.start(arguments: ["--http-max-body-size", "1024"])
+        do {
+            let connection = try http.connect()
+            try connection.send("POST /f HTTP/1.1\r\nHost: test\r\nContent-Length: 8000000\r\n\r\n")
+            return (http, connection)
+        } catch {
+            http.stop()
+            throw error
+        }
+    }
+
     /// A body rejected with 413 while the client is still sending it is read and discarded, so
     /// the client's writes succeed and it reads the 413 and a clean end of the connection. A
     /// server that closed at once would send a reset for the rest of the body.
     @Test func refusedBodyIsDrained() async throws {
-        let http = try await HTTPServer.start(arguments: ["--http-max-body-size", "1024"])
+        let (http, connection) = try await startRejectedUpload()
         defer { http.stop() }
-        let connection = try http.connect()
-        try connection.send("POST /f HTTP/1.1\r\nHost: test\r\nContent-Length: 8000000\r\n\r\n")
         let head = try connection.receiveLine()
         #expect(head.hasPrefix("HTTP/1.1 413"))
         // Give the server time to write the response and close its side, then send the body.
@@ -297,6 +309,49 @@ struct HTTPGatewayTests {
         let response = HTTPResponse.parseAll(Array(head.utf8) + rest)
         #expect(response.map(\.status) == [413])
         #expect(response.first?.value("Connection") == "close")
+    }
+
+    /// A client that sends a rejected body slowly, for longer than the idle limit in all but
+    /// with shorter pauses, gets a clean end of the connection and no reset.
+    @Test func slowRejectedBodyIsDrained() async throws {
+        let (http, connection) = try await startRejectedUpload()
+        defer { http.stop() }
+        let head = try connection.receiveLine()
+        #expect(head.hasPrefix("HTTP/1.1 413"))
+        let chunk = [UInt8](repeating: UInt8(ascii: "b"), count: 16 * 1024)
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < .milliseconds(3200) {
+            try connection.send(chunk)
+            try await Task.sleep(for: .milliseconds(400))
+        }
+        shutdown(connection.fd, Int32(SHUT_WR))
+        let rest = try connection.receiveUntilClosed()
+        #expect(HTTPResponse.parseAll(Array(head.utf8) + rest).map(\.status) == [413])
+    }
+
+    /// A client that stops sending after a rejected request is closed once the idle limit of
+    /// 2 s passes, although it keeps its own side open.
+    @Test func idleRejectedConnectionCloses() async throws {
+        let (http, connection) = try await startRejectedUpload()
+        defer { http.stop() }
+        // The end of stream here is the server's shutdown of its sending side, not the close.
+        let response = HTTPResponse.parseAll(try connection.receiveUntilClosed())
+        #expect(response.map(\.status) == [413])
+        try await Task.sleep(for: .seconds(3))
+        // Once the server has closed the socket, the kernel answers the next segment with a
+        // reset, and a later send fails. While the server still lingers, every send succeeds.
+        let chunk = [UInt8](repeating: UInt8(ascii: "b"), count: 1024)
+        var sendError: (any Error)? = nil
+        for _ in 0..<20 where sendError == nil {
+            do {
+                try connection.send(chunk)
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                sendError = error
+            }
+        }
+        #expect(sendError != nil, "the server still read from the connection 4 s after the response")
     }
 
     @Test func errorStatuses() async throws {

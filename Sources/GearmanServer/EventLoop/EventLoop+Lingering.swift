@@ -9,8 +9,14 @@ import CGearmanSystem
 struct LingeringSocket {
     let fd: Int32
     /// Monotonic milliseconds after which the socket is closed even if the peer keeps sending.
-    let deadline: Int64
+    let finalDeadline: Int64
+    /// Monotonic milliseconds after which the socket is closed unless more input arrives; each
+    /// read that returns data moves it.
+    var idleDeadline: Int64
     var discarded = 0
+
+    /// The earlier of the two deadlines.
+    var deadline: Int64 { min(finalDeadline, idleDeadline) }
 }
 
 /// Lingering close for HTTP connections that the server closes while the peer may still be
@@ -19,10 +25,13 @@ struct LingeringSocket {
 /// Closing a socket that has unread input makes the kernel send a reset, and a client that is
 /// still writing its body then gets a send error and may never read the response that explains
 /// the rejection. So the server shuts down its write side, which ends the response with a FIN,
-/// and reads and discards input until the peer closes, `lingerMilliseconds` pass, or
-/// `lingerByteLimit` bytes were discarded.
+/// and reads and discards input until the peer closes, no input arrives for
+/// `lingerIdleMilliseconds`, `lingerMilliseconds` pass in all, or `lingerByteLimit` bytes were
+/// discarded. The idle limit lets a slow client finish sending a large body. The total and byte
+/// limits bound the cost of a client that never stops sending.
 extension EventLoop {
-    static let lingerMilliseconds: Int64 = 2000
+    static let lingerIdleMilliseconds: Int64 = 2000
+    static let lingerMilliseconds: Int64 = 30_000
     static let lingerByteLimit = 64 << 20
 
     /// Shuts down the write side of a connection that was just taken out of `connections` and
@@ -31,8 +40,10 @@ extension EventLoop {
         shutdown(connection.fd, Int32(SHUT_WR))
         let events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
         _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, events, UInt64(connection.id))
+        let now = JobCore.readMonotonicClock()
         http.lingering[connection.id] = LingeringSocket(
-            fd: connection.fd, deadline: JobCore.readMonotonicClock() + Self.lingerMilliseconds)
+            fd: connection.fd, finalDeadline: now + Self.lingerMilliseconds,
+            idleDeadline: now + Self.lingerIdleMilliseconds)
     }
 
     /// Reads and discards what a lingering socket received; closes it at end of input, on an
@@ -43,6 +54,7 @@ extension EventLoop {
             let received = read(socket.fd, scratch.baseAddress, scratch.count)
             if received > 0 {
                 socket.discarded += received
+                socket.idleDeadline = JobCore.readMonotonicClock() + Self.lingerIdleMilliseconds
                 if socket.discarded >= Self.lingerByteLimit { break }
                 continue
             }
