@@ -93,7 +93,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GearmanServerTests",
-            dependencies: ["GearmanServer", "GearmanKit"],
+            dependencies: ["GearmanServer", "GearmanKit", "ProcessTestSupport"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -106,9 +106,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GearmanKit", "GearadminTools"]
+            dependencies: ["GearmanKit", "GearadminTools", "ProcessTestSupport"]
         ),
-        // Starts job servers and other programs as child processes for the tests below.
+        // Starts job servers and other programs as child processes for the test targets that
+        // depend on it.
         .target(name: "ProcessTestSupport", dependencies: ["GearmanKit"], path: "Tests/ProcessTestSupport"),
         .testTarget(name: "ExampleTests", dependencies: ["ProcessTestSupport"]),
         .testTarget(

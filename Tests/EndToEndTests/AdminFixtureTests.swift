@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// One gearadmin call of `Tests/Fixtures/admin-scenario.sh` and how its output is compared.

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// The web dashboard at `GET /` of our gearmand, loaded in Debian's headless Chromium.
@@ -197,7 +198,7 @@ struct DashboardBrowserTests {
         defer { chromium.stop() }
 
         // .build is ignored by git, so the picture stays out of commits.
-        let artifacts = Paths.packageRoot.appendingPathComponent(".build/test-artifacts")
+        let artifacts = TestPaths.packageRoot.appendingPathComponent(".build/test-artifacts")
         try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
         let screenshot = artifacts.appendingPathComponent("dashboard.png")
         try? FileManager.default.removeItem(at: screenshot)

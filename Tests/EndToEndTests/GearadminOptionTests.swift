@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// Every option of our `gearadmin` next to the C `gearadmin` 1.1.20 on the same server state,
@@ -137,8 +138,8 @@ struct GearadminOptionTests {
         defer { server.stop() }
         let arguments = ["--host", "127.0.0.1", "--port", String(server.port), "--getpid"]
 
-        let ours = try await ToolRunner.run(Paths.ourGearadmin, arguments)
-        let reference = try await ToolRunner.run(Paths.gearadminTool, arguments)
+        let ours = try await ToolRunner.run(Paths.ourGearadmin, arguments, timeout: .seconds(30))
+        let reference = try await ToolRunner.run(Paths.gearadminTool, arguments, timeout: .seconds(30))
 
         expectSameResults(ToolPair(ours: ours, reference: reference), "gearadmin --host --port --getpid")
         #expect(ours.outputText == "\(server.pid)\n")
@@ -148,8 +149,8 @@ struct GearadminOptionTests {
         let port = try refusedPort()
         let arguments = ["-h", "127.0.0.1", "-p", String(port), "--status"]
 
-        let ours = try await ToolRunner.run(Paths.ourGearadmin, arguments)
-        let reference = try await ToolRunner.run(Paths.gearadminTool, arguments)
+        let ours = try await ToolRunner.run(Paths.ourGearadmin, arguments, timeout: .seconds(30))
+        let reference = try await ToolRunner.run(Paths.gearadminTool, arguments, timeout: .seconds(30))
 
         #expect(ours.termination == .exited(1))
         #expect(reference.termination == .exited(1))
@@ -177,8 +178,8 @@ struct GearadminOptionTests {
     }
 
     @Test func helpOptionListsActions() async throws {
-        let ours = try await ToolRunner.run(Paths.ourGearadmin, ["--help"])
-        let reference = try await ToolRunner.run(Paths.gearadminTool, ["--help"])
+        let ours = try await ToolRunner.run(Paths.ourGearadmin, ["--help"], timeout: .seconds(30))
+        let reference = try await ToolRunner.run(Paths.gearadminTool, ["--help"], timeout: .seconds(30))
 
         for (name, result) in [("ours", ours), ("C", reference)] {
             #expect(result.termination == .exited(0), "\(name)")
@@ -192,8 +193,8 @@ struct GearadminOptionTests {
     /// Documented difference: ours prints the message and usage on standard error, the C tool
     /// on standard output.
     @Test func unknownOptionPrintsUsage() async throws {
-        let ours = try await ToolRunner.run(Paths.ourGearadmin, ["--bogus"])
-        let reference = try await ToolRunner.run(Paths.gearadminTool, ["--bogus"])
+        let ours = try await ToolRunner.run(Paths.ourGearadmin, ["--bogus"], timeout: .seconds(30))
+        let reference = try await ToolRunner.run(Paths.gearadminTool, ["--bogus"], timeout: .seconds(30))
 
         #expect(ours.termination == .exited(1))
         #expect(reference.termination == .exited(1))
@@ -206,7 +207,7 @@ struct GearadminOptionTests {
     /// Documented difference: ours rejects `-S` because it has no TLS; the C tool built without
     /// TLS ignores it.
     @Test func sslOptionIsRejected() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
 
         let pair = try await server.runBothGearadmin(["-S", "--getpid"])

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import Testing
 /// Call `kill()` from a `defer`: it stops the private tmux server and everything in it.
 final class TmuxSession {
     static let tmux = "/usr/bin/tmux"
-    static var isInstalled: Bool { Paths.isExecutable(tmux) }
+    static var isInstalled: Bool { TestPaths.isExecutable(tmux) }
 
     /// The name of the private tmux server's socket (`tmux -L`), which is also the session name.
     let name: String
@@ -113,7 +114,7 @@ struct GearadminShellTests {
     }
 
     @Test func statusShowsTable() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         _ = try await server.runGearadmin(.ours, ["--create-function", "resize_images"])
         let session = try await Self.startShell(server: server, home: try Self.makeHome(in: server))
@@ -132,7 +133,7 @@ struct GearadminShellTests {
     }
 
     @Test func tabCompletesFunctionName() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         _ = try await server.runGearadmin(.ours, ["--create-function", "resize_images"])
         _ = try await server.runGearadmin(.ours, ["--create-function", "thumbnails"])
@@ -150,7 +151,7 @@ struct GearadminShellTests {
     }
 
     @Test func upKeyRecallsHistory() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         let home = try Self.makeHome(in: server)
         let prompt = "127.0.0.1:\(server.port)> "
@@ -182,7 +183,7 @@ struct GearadminShellTests {
     }
 
     @Test func helpListsCommands() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         let session = try await Self.startShell(server: server, home: try Self.makeHome(in: server))
         defer { session.kill() }
@@ -202,7 +203,7 @@ struct GearadminShellTests {
 
     /// Commands the shell does not know go to the server as typed.
     @Test func rawCommandPassesThrough() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         let session = try await Self.startShell(server: server, home: try Self.makeHome(in: server))
         defer { session.kill() }
@@ -218,7 +219,7 @@ struct GearadminShellTests {
     }
 
     @Test func watchRedrawsUntilKey() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         let session = try await Self.startShell(server: server, home: try Self.makeHome(in: server))
         defer { session.kill() }
@@ -241,9 +242,9 @@ struct GearadminShellTests {
     }
 
     @Test func connectSwitchesServer() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
-        let second = try await ToolTestServer.start(.ours)
+        let second = try await ToolTestServer.start(.gearmanKit)
         defer { second.stop() }
         let session = try await Self.startShell(server: server, home: try Self.makeHome(in: server))
         defer { session.kill() }
@@ -276,11 +277,11 @@ func waitUntilAsync(timeout: Duration = .seconds(10), _ condition: () async thro
 /// The generated shell completions, run by the shells themselves.
 @Suite(.timeLimit(.minutes(1)))
 struct CompletionScriptTests {
-    static let completions = Paths.packageRoot.appendingPathComponent("completions")
+    static let completions = TestPaths.packageRoot.appendingPathComponent("completions")
 
     /// `gearman -p PORT -f <Tab>` lists the functions of the server on that port.
     @Test func bashCompletesFunctionNames() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         for function in ["resize_images", "reverse", "thumbnails"] {
             _ = try await server.runGearadmin(.ours, ["--create-function", function])
@@ -298,7 +299,8 @@ struct CompletionScriptTests {
                 _gearman_complete
                 printf '%s\\n' "${COMPREPLY[@]}"
                 """
-            let result = try await ToolRunner.run("/bin/bash", ["-c", program], environment: environment)
+            let result = try await ToolRunner.run(
+                "/bin/bash", ["-c", program], environment: environment, timeout: .seconds(30))
             #expect(result.termination == .exited(0), "bash: \(result.errorText)")
             return result.outputText.split(separator: "\n").map(String.init).sorted()
         }
@@ -309,17 +311,18 @@ struct CompletionScriptTests {
 
     @Test(arguments: ["gearman", "gearadmin", "gearmand"])
     func zshAcceptsScript(_ tool: String) async throws {
-        try #require(Paths.isExecutable("/usr/bin/zsh"), "zsh is not installed")
+        try #require(TestPaths.isExecutable("/usr/bin/zsh"), "zsh is not installed")
         let result = try await ToolRunner.run(
-            "/usr/bin/zsh", ["-n", Self.completions.appendingPathComponent("zsh/_\(tool)").path])
+            "/usr/bin/zsh", ["-n", Self.completions.appendingPathComponent("zsh/_\(tool)").path], timeout: .seconds(30))
         #expect(result.termination == .exited(0), "zsh -n: \(result.errorText)")
     }
 
     @Test(arguments: ["gearman", "gearadmin", "gearmand"])
     func fishAcceptsScript(_ tool: String) async throws {
-        try #require(Paths.isExecutable("/usr/bin/fish"), "fish is not installed")
+        try #require(TestPaths.isExecutable("/usr/bin/fish"), "fish is not installed")
         let result = try await ToolRunner.run(
-            "/usr/bin/fish", ["-n", Self.completions.appendingPathComponent("fish/\(tool).fish").path])
+            "/usr/bin/fish", ["-n", Self.completions.appendingPathComponent("fish/\(tool).fish").path],
+            timeout: .seconds(30))
         #expect(result.termination == .exited(0), "fish -n: \(result.errorText)")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// Every client option of our `gearman` next to the C `gearman` 1.1.20, with the same input,
@@ -133,8 +134,10 @@ struct GearmanClientOptionTests {
         environment["GEARMAN_SERVER"] = "127.0.0.1:\(server.port)"
         let arguments = ["-h", "127.0.0.1", "-p", String(try refusedPort()), "-f", "rev", "abc"]
 
-        let ours = try await ToolRunner.run(Paths.ourGearman, arguments, environment: environment)
-        let reference = try await ToolRunner.run(Paths.gearmanTool, arguments, environment: environment)
+        let ours = try await ToolRunner.run(
+            Paths.ourGearman, arguments, environment: environment, timeout: .seconds(30))
+        let reference = try await ToolRunner.run(
+            Paths.gearmanTool, arguments, environment: environment, timeout: .seconds(30))
 
         expectSameResults(ToolPair(ours: ours, reference: reference), "GEARMAN_SERVER with -p of a closed port")
         #expect(ours.outputText == "cba")
@@ -151,8 +154,10 @@ struct GearmanClientOptionTests {
         var environment = ChildProcess.defaultEnvironment
         environment["GEARMAN_SERVER"] = "127.0.0.1:\(closed),127.0.0.1:\(server.port)"
 
-        let ours = try await ToolRunner.run(Paths.ourGearman, ["-f", "rev", "abc"], environment: environment)
-        let reference = try await ToolRunner.run(Paths.gearmanTool, ["-f", "rev", "abc"], environment: environment)
+        let ours = try await ToolRunner.run(
+            Paths.ourGearman, ["-f", "rev", "abc"], environment: environment, timeout: .seconds(30))
+        let reference = try await ToolRunner.run(
+            Paths.gearmanTool, ["-f", "rev", "abc"], environment: environment, timeout: .seconds(30))
 
         #expect(ours.termination == .exited(0))
         #expect(ours.outputText == "cba")
@@ -166,14 +171,16 @@ struct GearmanClientOptionTests {
 
     /// Ours takes an IPv6 address in brackets; the C tool cannot parse it.
     @Test func gearmanServerAcceptsIPv6() async throws {
-        let server = try await ToolTestServer.start(.ours, arguments: ["--listen", "::1"])
+        let server = try await ToolTestServer.start(.gearmanKit, arguments: ["--listen", "::1"])
         defer { server.stop() }
         try await server.startWorker(.ours, functions: ["rev"], command: ["rev"], name: "worker")
         var environment = ChildProcess.defaultEnvironment
         environment["GEARMAN_SERVER"] = "[::1]:\(server.port)"
 
-        let ours = try await ToolRunner.run(Paths.ourGearman, ["-f", "rev", "abc"], environment: environment)
-        let reference = try await ToolRunner.run(Paths.gearmanTool, ["-f", "rev", "abc"], environment: environment)
+        let ours = try await ToolRunner.run(
+            Paths.ourGearman, ["-f", "rev", "abc"], environment: environment, timeout: .seconds(30))
+        let reference = try await ToolRunner.run(
+            Paths.gearmanTool, ["-f", "rev", "abc"], environment: environment, timeout: .seconds(30))
 
         #expect(ours.termination == .exited(0), "stderr: \(ours.errorText)")
         #expect(ours.outputText == "cba")
@@ -424,7 +431,7 @@ struct GearmanClientOptionTests {
         #expect(ours.outputText == "d")
         #expect(ours.errorText == "boom\nJob failed\n")
         #expect(reference.outputText == "d")
-        if kind == .ours {
+        if kind == .gearmanKit {
             #expect(reference.termination == .exited(1))
             #expect(reference.errorText == "Job failed\n")
         } else {
@@ -481,7 +488,7 @@ struct GearmanClientOptionTests {
 
     @Test(arguments: ToolKind.allCases)
     func pidFileHoldsProcessID(_ tool: ToolKind) async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         let pidFile = server.directory.file("client.pid")
 
@@ -498,7 +505,7 @@ struct GearmanClientOptionTests {
 
     /// Ours rejects `-S` because it has no TLS; the C tool built without TLS ignores it.
     @Test func sslOptionIsRejected() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         try await server.startWorker(.reference, functions: ["rev"], command: ["rev"], name: "worker")
 

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// Our gearmand driven by the C `gearman` client and worker from Debian's gearman-tools.
@@ -48,9 +49,10 @@ struct GearmanToolsTests {
     }
 
     @Test func grepWorkerMatchesLocalGrep() async throws {
-        let listing = try await ToolRunner.run("/usr/bin/ls", ["/"])
+        let listing = try await ToolRunner.run("/usr/bin/ls", ["/"], timeout: .seconds(30))
         try #require(listing.termination == .exited(0), "ls / failed: \(listing.errorText)")
-        let expected = try await ToolRunner.run("/usr/bin/grep", ["lib"], input: listing.standardOutput)
+        let expected = try await ToolRunner.run(
+            "/usr/bin/grep", ["lib"], input: listing.standardOutput, timeout: .seconds(30))
         try #require(
             !expected.standardOutput.isEmpty, "ls / has no entry containing 'lib', so the test would prove nothing")
 
@@ -74,7 +76,7 @@ struct GearmanToolsTests {
         let large = server.directory.file("large.jpg")
         // A plasma fractal compresses badly, so 3000x2250 at quality 95 is several megabytes.
         let generated = try await ToolRunner.run(
-            Paths.convertTool, ["-size", "3000x2250", "plasma:fractal", "-quality", "95", large.path],
+            TestPaths.convert, ["-size", "3000x2250", "plasma:fractal", "-quality", "95", large.path],
             timeout: .seconds(60))
         try #require(generated.termination == .exited(0), "convert failed: \(generated.errorText)")
         let image = try Array(Data(contentsOf: large))
@@ -82,7 +84,7 @@ struct GearmanToolsTests {
 
         let worker = try await Self.startWorker(
             on: server, function: "resize",
-            command: [Paths.convertTool, "-", "-resize", "200x150", "jpg:-"], name: "resize")
+            command: [TestPaths.convert, "-", "-resize", "200x150", "jpg:-"], name: "resize")
         defer { worker.stop() }
 
         // gearman 1.1.20 reads standard input in small steps, about 3 s for 4 MB on a 2-core VM.
@@ -92,7 +94,8 @@ struct GearmanToolsTests {
 
         let thumbnail = server.directory.file("thumb.jpg")
         try Data(result.standardOutput).write(to: thumbnail)
-        let size = try await ToolRunner.run(Paths.identifyTool, ["-format", "%wx%h", thumbnail.path])
+        let size = try await ToolRunner.run(
+            TestPaths.identify, ["-format", "%wx%h", thumbnail.path], timeout: .seconds(30))
         #expect(size.termination == .exited(0), "identify failed: \(size.errorText)")
         // -resize 200x150 keeps the 4:3 aspect ratio, so the thumbnail fills the box exactly.
         #expect(size.outputText == "200x150")

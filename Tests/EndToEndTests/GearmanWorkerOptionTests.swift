@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// Worker mode of our `gearman` next to the C `gearman -w` 1.1.20, each fed the same job by
@@ -130,7 +131,7 @@ struct GearmanWorkerOptionTests {
     /// `-j 2` runs two jobs at once: each job waits until both have started, which a worker
     /// running one job at a time never gets to.
     @Test func parallelOptionOverlapsJobs() async throws {
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         let markers = server.directory.url.path
         let script = """
@@ -161,7 +162,7 @@ struct GearmanWorkerOptionTests {
     /// The classic example: `ls / | gearman -f fn` with `gearman -w -f fn -- wc -l`.
     @Test(arguments: ServerKind.allCases)
     func listingLineCountExample(_ kind: ServerKind) async throws {
-        let listing = try await ToolRunner.run("/bin/ls", ["/"])
+        let listing = try await ToolRunner.run("/bin/ls", ["/"], timeout: .seconds(30))
         let lineCount = listing.standardOutput.filter { $0 == UInt8(ascii: "\n") }.count
         try #require(lineCount > 0)
         let server = try await ToolTestServer.start(kind)
@@ -183,7 +184,7 @@ struct GearmanWorkerOptionTests {
     /// 100 MiB of random bytes through our client, our server and our worker running `cat`.
     @Test func hundredMebibytesPassUnchanged() async throws {
         let payload = try Self.randomBytes(100 * 1024 * 1024)
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         try await server.startWorker(.ours, functions: ["cat"], command: ["cat"], name: "worker")
 
@@ -201,7 +202,7 @@ struct GearmanWorkerOptionTests {
     /// 6 s and 16 MiB 145 s on a 2-core VM.
     @Test func cClientPassesBinaryUnchanged() async throws {
         let payload = try Self.randomBytes(2 * 1024 * 1024)
-        let server = try await ToolTestServer.start(.ours)
+        let server = try await ToolTestServer.start(.gearmanKit)
         defer { server.stop() }
         try await server.startWorker(.ours, functions: ["cat"], command: ["cat"], name: "worker")
 

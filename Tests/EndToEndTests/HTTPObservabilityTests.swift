@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// `GET /status`, `/metrics` and `/healthz` of our gearmand's HTTP module, checked against the
@@ -41,7 +42,7 @@ struct HTTPObservabilityTests {
         #expect(Int(headResponse.value("Content-Length") ?? "") ?? 0 > 0)
     }
 
-    @Test(.enabled(if: Paths.isExecutable(python), "python3 (/usr/bin/python3) is not installed"))
+    @Test(.enabled(if: TestPaths.isExecutable(python), "python3 (/usr/bin/python3) is not installed"))
     func statusMatchesAdminStatus() async throws {
         let (http, worker) = try await Self.startBusyServer()
         defer { http.stop() }
@@ -70,7 +71,7 @@ struct HTTPObservabilityTests {
             assert d["uptime_seconds"] >= 0, d
             assert d["connections"] >= 2, d
             """
-        let parsed = try await ToolRunner.run(Self.python, ["-c", script], input: response.body)
+        let parsed = try await ToolRunner.run(Self.python, ["-c", script], input: response.body, timeout: .seconds(30))
         #expect(parsed.termination == .exited(0), "python3: \(parsed.errorText)\nJSON: \(response.bodyText)")
         let sections = parsed.outputText.components(separatedBy: "--\n")
         try #require(sections.count == 3, "python3 output: \(parsed.outputText)")
@@ -124,7 +125,8 @@ struct HTTPObservabilityTests {
 
     @Test(
         .enabled(
-            if: Paths.isExecutable(promtool), "promtool (/usr/bin/promtool, Debian package prometheus) is not installed"
+            if: TestPaths.isExecutable(promtool),
+            "promtool (/usr/bin/promtool, Debian package prometheus) is not installed"
         ))
     func metricsPassPromtool() async throws {
         let (http, worker) = try await Self.startBusyServer()
@@ -133,7 +135,8 @@ struct HTTPObservabilityTests {
         try worker.send(PacketNumber.workComplete, handle: job.handle, [])
         let metrics = try await Curl.run(["\(http.baseURL)/metrics"])
         #expect(metrics.termination == .exited(0), "curl: \(metrics.errorText)")
-        let check = try await ToolRunner.run(Self.promtool, ["check", "metrics"], input: metrics.standardOutput)
+        let check = try await ToolRunner.run(
+            Self.promtool, ["check", "metrics"], input: metrics.standardOutput, timeout: .seconds(30))
         #expect(check.termination == .exited(0), "promtool: \(check.outputText)\(check.errorText)")
         #expect(check.outputText + check.errorText == "", "promtool warnings: \(check.outputText)\(check.errorText)")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// Bytes that cannot be framed as a valid request, and the reply our gearmand gives before it

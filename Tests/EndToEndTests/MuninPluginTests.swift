@@ -1,10 +1,11 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 /// The Munin plugin contrib/munin/gearman_, run as each of its links against a known server.
 @Suite(.timeLimit(.minutes(1)))
 struct MuninPluginTests {
-    static let plugin = Paths.packageRoot.appendingPathComponent("contrib/munin/gearman_").path
+    static let plugin = TestPaths.packageRoot.appendingPathComponent("contrib/munin/gearman_").path
 
     /// Runs the plugin through a link named `gearman_<graph>`, as munin-node does.
     static func run(

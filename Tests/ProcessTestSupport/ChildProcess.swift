@@ -35,12 +35,15 @@ public struct SystemCallError: Error, CustomStringConvertible {
 /// The child is started with posix_spawn rather than Foundation's `Process` because it needs an
 /// empty signal mask and default signal handlers. The threads that run test tasks block most
 /// signals, and `Process` passes that mask on, so a child started with it ignores SIGTERM.
+/// `Process` also did not report the end of `pg_ctl start` while the server it started kept
+/// running.
 ///
 /// Files instead of pipes mean a child never blocks on a full pipe. Call `stop()` on every
 /// path, usually from a `defer`, so that no child outlives its test.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     public let standardOutput: URL
+    /// The file of standard error, which may be the same file as `standardOutput`.
     public let standardError: URL
     private let lock = NSLock()
     private var exitState: Termination?
@@ -67,6 +70,10 @@ public final class ChildProcess: @unchecked Sendable {
         }()
 
     /// Starts `executable` (a path, not looked up on PATH); `standardInput` nil means /dev/null.
+    ///
+    /// When `standardError` has the same path as `standardOutput`, both streams share one open
+    /// file description. Opening the path twice would give each stream its own file offset, and
+    /// the two streams would overwrite each other's output.
     public init(
         executable: String, arguments: [String], environment: [String: String]? = nil,
         standardInput: URL? = nil, standardOutput: URL, standardError: URL
@@ -79,7 +86,12 @@ public final class ChildProcess: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&fileActions) }
         posix_spawn_file_actions_addopen(&fileActions, 0, standardInput?.path ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&fileActions, 1, standardOutput.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&fileActions, 2, standardError.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if standardError.path == standardOutput.path {
+            posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        } else {
+            posix_spawn_file_actions_addopen(
+                &fileActions, 2, standardError.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        }
         // Descriptors of other tests (sockets, files) must not leak into the child.
         if let closeFrom = Self.addCloseFrom {
             _ = closeFrom(&fileActions, 3)
@@ -145,6 +157,13 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
+    /// Sends `number` to the child alone, not its group, while it runs.
+    public func signalLeader(_ number: Int32) {
+        lock.withLock {
+            if pollExit() == nil { _ = kill(pid, number) }
+        }
+    }
+
     /// Waits without blocking a thread until the child exits or `timeout` passes.
     ///
     /// - Returns: the termination, `.running` after a timeout.
@@ -153,15 +172,15 @@ public final class ChildProcess: @unchecked Sendable {
         return termination
     }
 
-    /// Sends SIGTERM to the process group and waits up to `grace` for the child to exit, then
-    /// sends SIGKILL to the group, and reaps the child.
+    /// Sends `signal` (SIGTERM unless given) to the process group and waits up to `grace` for
+    /// the child to exit, then sends SIGKILL to the group, and reaps the child.
     ///
     /// This blocks the calling thread, so that it can run from a `defer`.
     @discardableResult
-    public func stop(grace: Duration = .seconds(5)) -> Termination {
+    public func stop(signal first: Int32 = SIGTERM, grace: Duration = .seconds(5)) -> Termination {
         if isRunning {
-            signal(SIGTERM)
-            if !blockUntilExit(timeout: grace) {
+            signal(first)
+            if blockUntilExit(timeout: grace) == .running {
                 signal(SIGKILL)
                 _ = blockUntilExit(timeout: .seconds(10))
             }
@@ -179,14 +198,18 @@ public final class ChildProcess: @unchecked Sendable {
         return termination
     }
 
-    private func blockUntilExit(timeout: Duration) -> Bool {
+    /// Blocks the calling thread until the child exits or `timeout` passes, for callers that
+    /// cannot await. The zombie stays until `stop()`, which `deinit` also calls, reaps it.
+    ///
+    /// - Returns: the termination, `.running` after a timeout.
+    public func blockUntilExit(timeout: Duration) -> Termination {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while isRunning {
-            if clock.now >= deadline { return false }
+            if clock.now >= deadline { return .running }
             usleep(5_000)
         }
-        return true
+        return termination
     }
 
     public func standardOutputText() -> String { readText(standardOutput) }

@@ -37,6 +37,10 @@ public enum ServerKind: String, CaseIterable, Sendable, CustomStringConvertible 
 /// A failure to start a job server, with its command line and output.
 public struct ServerStartError: Error, CustomStringConvertible {
     public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// A job server process on 127.0.0.1, started for one test.

@@ -21,8 +21,8 @@ public struct ToolResult: Sendable {
 public enum ToolRunner {
     /// Runs `executable` with `input` on its standard input and returns its output and status.
     ///
-    /// A command still running after `timeout` gets SIGTERM, then SIGKILL 5 s later, and the
-    /// result has `timedOut` set, so a hung command fails its test instead of hanging the run.
+    /// A command still running after `timeout` is stopped as `ChildProcess.waitForResult`
+    /// describes, so a hung command fails its test instead of hanging the run.
     public static func run(
         _ executable: String, _ arguments: [String], input: [UInt8] = [],
         environment: [String: String]? = nil, timeout: Duration = .seconds(20)
@@ -35,11 +35,22 @@ public enum ToolRunner {
         let child = try ChildProcess(
             executable: executable, arguments: arguments, environment: environment,
             standardInput: inputFile, standardOutput: directory.file("stdout"), standardError: directory.file("stderr"))
-        var termination = try await child.waitForExit(timeout: timeout)
-        let timedOut = termination == .running
-        termination = child.stop()
-        let output = FileManager.default.contents(atPath: child.standardOutput.path) ?? Data()
-        let errors = FileManager.default.contents(atPath: child.standardError.path) ?? Data()
+        return try await child.waitForResult(timeout: timeout)
+    }
+}
+
+extension ChildProcess {
+    /// Waits up to `timeout` for the child to exit, stops it and its process group, and returns
+    /// what it wrote.
+    ///
+    /// A child still running after `timeout` gets SIGTERM, then SIGKILL 5 s later, and the result
+    /// has `timedOut` set. SIGTERM first lets a shell script run its cleanup trap. The output is
+    /// read after the group is stopped, so no process of the group writes to it any more.
+    public func waitForResult(timeout: Duration) async throws -> ToolResult {
+        let timedOut = try await waitForExit(timeout: timeout) == .running
+        let termination = stop()
+        let output = FileManager.default.contents(atPath: standardOutput.path) ?? Data()
+        let errors = FileManager.default.contents(atPath: standardError.path) ?? Data()
         return ToolResult(
             standardOutput: Array(output), standardError: Array(errors), termination: termination, timedOut: timedOut)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -160,7 +161,7 @@ struct HTTPResponse: Sendable {
 /// Runs curl against 127.0.0.1, always with `--max-time 10`, silent but with errors shown.
 enum Curl {
     static let path = "/usr/bin/curl"
-    static var isInstalled: Bool { Paths.isExecutable(path) }
+    static var isInstalled: Bool { TestPaths.isExecutable(path) }
 
     static func run(_ arguments: [String]) async throws -> ToolResult {
         try await ToolRunner.run(path, ["--max-time", "10", "-sS"] + arguments, timeout: .seconds(30))
@@ -175,13 +176,7 @@ enum Curl {
 
     /// Waits for a curl started with `start` and returns what it wrote.
     static func finish(_ child: ChildProcess) async throws -> ToolResult {
-        var termination = try await child.waitForExit(timeout: .seconds(20))
-        let timedOut = termination == .running
-        if timedOut { termination = child.stop() }
-        let output = FileManager.default.contents(atPath: child.standardOutput.path) ?? Data()
-        let errors = FileManager.default.contents(atPath: child.standardError.path) ?? Data()
-        return ToolResult(
-            standardOutput: Array(output), standardError: Array(errors), termination: termination, timedOut: timedOut)
+        try await child.waitForResult(timeout: .seconds(20))
     }
 
     /// Parses the output of `curl -i`.

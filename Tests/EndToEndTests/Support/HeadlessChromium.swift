@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -19,7 +20,7 @@ struct ChromiumError: Error, CustomStringConvertible {
 /// Call `stop()` on every path, usually from a `defer`.
 final class HeadlessChromium {
     static let path = "/usr/lib/chromium/chromium"
-    static var isInstalled: Bool { Paths.isExecutable(path) }
+    static var isInstalled: Bool { TestPaths.isExecutable(path) }
     static let missingMessage = "chromium (Debian package chromium, \(path)) is not installed"
 
     /// Options of every run. Chromium must reach nothing but the test's server on 127.0.0.1:
@@ -87,16 +88,7 @@ final class HeadlessChromium {
     ///
     /// A run still going after `timeout` is stopped and returned with `timedOut` set.
     func run(_ arguments: [String], url: String, timeout: Duration = .seconds(30)) async throws -> ToolResult {
-        let child = try start(arguments, url: url)
-        var termination = try await child.waitForExit(timeout: timeout)
-        let timedOut = termination == .running
-        if timedOut {
-            termination = child.stop()
-        }
-        let output = FileManager.default.contents(atPath: child.standardOutput.path) ?? Data()
-        let errors = FileManager.default.contents(atPath: child.standardError.path) ?? Data()
-        return ToolResult(
-            standardOutput: Array(output), standardError: Array(errors), termination: termination, timedOut: timedOut)
+        try await start(arguments, url: url).waitForResult(timeout: timeout)
     }
 
     /// Starts Chromium on about:blank with the DevTools protocol on a free port of 127.0.0.1,

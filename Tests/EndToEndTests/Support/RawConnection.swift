@@ -206,27 +206,3 @@ final class RawConnection {
         }
     }
 }
-
-/// Finds a TCP port on 127.0.0.1 that is free right now by binding port 0 and closing the socket.
-///
-/// Another process may take the port before the caller binds it. That race is rare on loopback,
-/// and it makes the caller's server fail to start rather than talk to a stranger.
-func findFreePort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    if fd < 0 { throw RawConnectionError.systemCall("socket", errno) }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    if bound != 0 { throw RawConnectionError.systemCall("bind", errno) }
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    if named != 0 { throw RawConnectionError.systemCall("getsockname", errno) }
-    return UInt16(bigEndian: address.sin_port)
-}

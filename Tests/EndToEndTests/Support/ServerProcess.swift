@@ -1,12 +1,9 @@
 import Foundation
+import ProcessTestSupport
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-struct ServerStartError: Error, CustomStringConvertible {
-    let description: String
-}
 
 /// Our `gearmand`, started on 127.0.0.1 with a log file in a temporary directory.
 ///
@@ -49,7 +46,7 @@ final class ServerProcess {
         if usesPortZero { fullArguments += ["--port", "0"] }
         fullArguments += arguments
 
-        guard Paths.isExecutable(Paths.gearmand) else {
+        guard TestPaths.isExecutable(Paths.gearmand) else {
             throw ServerStartError(description: "gearmand not found at \(Paths.gearmand); run `swift build` first")
         }
         let child = try ChildProcess(
@@ -114,9 +111,8 @@ final class ServerProcess {
 
 /// The C gearmand 1.1.20 from Debian's gearman-job-server, for comparisons.
 final class ReferenceServer {
-    static var isInstalled: Bool { Paths.isExecutable(Paths.referenceGearmand) }
-    static let missingMessage =
-        "the C gearmand (\(Paths.referenceGearmand), Debian package gearman-job-server) is not installed"
+    static var isInstalled: Bool { ServerKind.cGearmand.isInstalled }
+    static let missingMessage = ServerKind.cGearmand.missingMessage
 
     let child: ChildProcess
     let port: UInt16
@@ -138,7 +134,7 @@ final class ReferenceServer {
             ["--listen=127.0.0.1", "--port=\(port)", "--log-file=none", "--pid-file=\(directory.file("g.pid").path)"]
             + arguments
         let child = try ChildProcess(
-            executable: Paths.referenceGearmand, arguments: fullArguments,
+            executable: TestPaths.referenceGearmand, arguments: fullArguments,
             standardOutput: directory.file("stdout"), standardError: directory.file("stderr"))
 
         let ready = try await waitUntil(timeout: timeout) {
@@ -148,7 +144,7 @@ final class ReferenceServer {
         guard ready, child.isRunning else {
             let termination = child.stop()
             let details =
-                "\(Paths.referenceGearmand) \(fullArguments.joined(separator: " ")) did not accept connections "
+                "\(TestPaths.referenceGearmand) \(fullArguments.joined(separator: " ")) did not accept connections "
                 + "(\(termination)); stderr:\n\(child.standardErrorText())"
             directory.remove()
             throw ServerStartError(description: details)

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -16,16 +17,6 @@ extension Paths {
     private static func sibling(of path: String, named name: String) -> String {
         URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(name).path
     }
-}
-
-/// Which gearmand a test runs against.
-enum ServerKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    /// Our gearmand, built with the tests.
-    case ours
-    /// The C gearmand 1.1.20 at /usr/sbin/gearmand.
-    case reference
-
-    var testDescription: String { self == .ours ? "our gearmand" : "C gearmand" }
 }
 
 /// Which implementation of a command-line tool runs.
@@ -62,10 +53,10 @@ final class ToolTestServer {
     /// Starts a server of `kind` on 127.0.0.1; `arguments` go to our gearmand only.
     static func start(_ kind: ServerKind, arguments: [String] = []) async throws -> ToolTestServer {
         switch kind {
-        case .ours:
+        case .gearmanKit:
             let server = try await ServerProcess.start(arguments: arguments)
             return try ToolTestServer(kind: kind, port: server.port, pid: server.pid) { server.stop() }
-        case .reference:
+        case .cGearmand:
             let server = try await ReferenceServer.start()
             return try ToolTestServer(kind: kind, port: server.port, pid: server.pid) { server.stop() }
         }

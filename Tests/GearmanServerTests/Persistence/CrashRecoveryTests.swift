@@ -1,5 +1,6 @@
 import Foundation
 import GearmanKit
+import ProcessTestSupport
 import Synchronization
 import Testing
 
@@ -14,12 +15,6 @@ import Testing
 struct CrashRecoveryTests {
     static let jobCount = 100_000
     static let killRounds = 3
-
-    /// The built gearmand next to this test bundle.
-    static let gearmand: String = {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("gearmand").path
-    }()
 
     @Test("libsqlite3: acknowledged jobs survive SIGKILL")
     func sqlite() async throws {
@@ -72,7 +67,7 @@ struct CrashRecoveryTests {
         _ = await submitter.value
 
         let second = try startServer(folder: folder, queue: queue, log: "second.log")
-        defer { second.process.stop() }
+        defer { second.process.stop(grace: .seconds(10)) }
         let ran = try Self.drain(port: second.port, function: function)
         let acked = record.acknowledged.withLock { $0 }
         let sent = record.submitted.load(ordering: .relaxed)
@@ -109,8 +104,10 @@ struct CrashRecoveryTests {
                 "--listen", "127.0.0.1", "--port", String(port), "--log-file", folder.file(log), "--verbose", "NOTICE",
                 "--pid-file=", "--threads", "1",
             ] + queue
+        let output = URL(fileURLWithPath: folder.file(log + ".out"))
         let process = try ChildProcess(
-            executable: Self.gearmand, arguments: arguments, output: folder.file(log + ".out"))
+            executable: TestPaths.built("gearmand"), arguments: arguments, standardOutput: output,
+            standardError: output)
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if (try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 200)) != nil {

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessTestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -95,25 +96,25 @@ final class PostgresCluster: Sendable {
         try start()
     }
 
-    /// Runs a PostgreSQL program to its end, at most 30 s, with its output in a file of the folder.
+    /// Runs a PostgreSQL program to its end, at most 30 s, with its standard output and error in
+    /// one file of the folder.
     private func run(_ program: String, _ arguments: [String]) throws {
-        let output = folder + "/\(program).out"
-        let child: ChildProcess
+        let output = URL(fileURLWithPath: folder + "/\(program).out")
+        var executable = binaries + "/" + program
+        var fullArguments = arguments
         if runAsPostgres {
-            child = try ChildProcess(
-                executable: "/usr/sbin/runuser",
-                arguments: ["-u", "postgres", "--", binaries + "/" + program] + arguments,
-                output: output)
-        } else {
-            child = try ChildProcess(executable: binaries + "/" + program, arguments: arguments, output: output)
+            fullArguments = ["-u", "postgres", "--", executable] + arguments
+            executable = "/usr/sbin/runuser"
         }
-        guard let status = child.wait(seconds: 30) else {
-            child.kill()
-            throw TestSetupError("\(program) did not finish within 30 s; see \(output)")
+        let child = try ChildProcess(
+            executable: executable, arguments: fullArguments, standardOutput: output, standardError: output)
+        let termination = child.blockUntilExit(timeout: .seconds(30))
+        guard termination != .running else {
+            child.stop(signal: SIGKILL)
+            throw TestSetupError("\(program) timed out after 30 s; see \(output.path)")
         }
-        guard status == 0 else {
-            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            throw TestSetupError("\(program) failed with exit status \(status): \(text)")
+        guard termination == .exited(0) else {
+            throw TestSetupError("\(program) failed (\(termination)): \(readText(output))")
         }
     }
 

@@ -1,4 +1,6 @@
+import Foundation
 import GearmanKit
+import ProcessTestSupport
 import Testing
 
 @testable import GearmanServer
@@ -7,11 +9,10 @@ import Testing
     import Glibc
 #endif
 
-private let cServer = "/usr/sbin/gearmand"
-
 @Suite(
     "SQLite queue shared with the C gearmand",
-    .enabled(if: access(cServer, X_OK) == 0, "the C gearmand is not installed; apt-get install gearman-job-server"),
+    .enabled(
+        if: ServerKind.cGearmand.isInstalled, "the C gearmand is not installed; apt-get install gearman-job-server"),
     .timeLimit(.minutes(1)))
 struct SQLiteInteropTests {
     @Test("the C gearmand 1.1.20 replays a queue this store wrote")
@@ -23,14 +24,15 @@ struct SQLiteInteropTests {
         store.close()
 
         let port = try freeLoopbackPort()
+        let log = URL(fileURLWithPath: folder.file("gearmand.log"))
         let server = try ChildProcess(
-            executable: cServer,
+            executable: TestPaths.referenceGearmand,
             arguments: [
                 "-q", "libsqlite3", "--libsqlite3-db=\(path)", "--listen=127.0.0.1", "--port=\(port)",
                 "--log-file=stderr", "--verbose=INFO", "--threads=1",
             ],
-            output: folder.file("gearmand.log"))
-        defer { server.stop() }
+            standardOutput: log, standardError: log)
+        defer { server.stop(grace: .seconds(10)) }
 
         let status = try adminCommand("status", port: port)
 
@@ -43,7 +45,7 @@ struct SQLiteInteropTests {
             })
         #expect(totals == ["resize": 3, "email": 2, "report": 1])
 
-        server.stop()
+        server.stop(grace: .seconds(10))
         let reopened = try SQLiteQueueStore(path: path)
         defer { reopened.close() }
         #expect(try reopened.load() == SampleJobs.varied)

@@ -1,5 +1,6 @@
 import Foundation
 import GearmanKit
+import ProcessTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -9,8 +10,7 @@ import Testing
 /// Switches a live queue between the C gearmand and ours, and restarts PostgreSQL under load.
 @Suite("Persistent queue switch and database restart", .serialized)
 struct ServerSwitchTests {
-    static let referenceGearmand = "/usr/sbin/gearmand"
-    static var hasReference: Bool { access(referenceGearmand, X_OK) == 0 }
+    static var hasReference: Bool { ServerKind.cGearmand.isInstalled }
 
     @Test("a libsqlite3 queue written by the C gearmand runs on ours", .enabled(if: hasReference))
     func sqliteSwitch() async throws {
@@ -31,12 +31,13 @@ struct ServerSwitchTests {
     /// Queues jobs on the C gearmand, stops it, and drains the same queue with ours.
     func switchServers(folder: TemporaryFolder, queue: [String]) async throws {
         let port = try freeLoopbackPort()
+        let output = URL(fileURLWithPath: folder.file("c.out"))
         let reference = try ChildProcess(
-            executable: Self.referenceGearmand,
+            executable: TestPaths.referenceGearmand,
             arguments: [
                 "--listen=127.0.0.1", "--port=\(port)", "--log-file=none", "--pid-file=\(folder.file("c.pid"))",
             ] + queue,
-            output: folder.file("c.out"))
+            standardOutput: output, standardError: output)
         try Self.waitForPort(port)
         let function = "switch-\(port)"
         var expected = Set<String>()
@@ -52,11 +53,10 @@ struct ServerSwitchTests {
             }
         }
         connection.close()
-        reference.stop(signal: SIGTERM)
-        _ = reference.wait(seconds: 10)
+        reference.stop(grace: .seconds(10))
 
         let ours = try CrashRecoveryTests().startServer(folder: folder, queue: queue, log: "ours.log")
-        defer { ours.process.stop() }
+        defer { ours.process.stop(grace: .seconds(10)) }
         let ran = try Self.drainData(port: ours.port, function: function)
         #expect(
             ran == expected,
@@ -72,7 +72,7 @@ struct ServerSwitchTests {
         let folder = TemporaryFolder()
         let queue = ["-q", "Postgres", "--libpq-conninfo", cluster.conninfo, "--libpq-table", "restart_load"]
         let server = try CrashRecoveryTests().startServer(folder: folder, queue: queue, log: "server.log")
-        defer { server.process.stop() }
+        defer { server.process.stop(grace: .seconds(10)) }
         let function = "restart-load"
         let record = CrashRecoveryTests.SubmissionRecord()
         let port = server.port
