@@ -160,6 +160,28 @@ struct QueueRuleTests {
         #expect(harness.grab(worker) == nil)
         #expect(harness.core.jobs.count == 1)
     }
+
+    @Test("drop function removes cancelled jobs but keeps refusing while live jobs are queued")
+    func dropAfterCancel() {
+        let harness = CoreHarness()
+        let client = harness.connect()
+        let queued = harness.submit(client, "cx", data: "queued", type: .submitJobBackground)
+        let later = harness.send(client, .submitJobEpoch, "cx", "", String(harness.wallClock + 60), "later")
+        let scheduled = later.first?.stringArgument(0) ?? ""
+        harness.submit(client, "cy", data: "live", type: .submitJobBackground)
+        #expect(harness.admin(client, "drop function cx") == "ERR there are still queued jobs\r\n")
+
+        #expect(harness.admin(client, "cancel job \(queued)") == "OK\r\n")
+        #expect(harness.admin(client, "cancel job \(scheduled)") == "OK\r\n")
+        #expect(harness.admin(client, "drop function cx") == "OK\r\n")
+        #expect(harness.admin(client, "status") == "cy\t1\t0\t0\n.\n")
+        #expect(harness.core.jobs.count == 1)
+        #expect(harness.admin(client, "drop function cy") == "ERR there are still queued jobs\r\n")
+
+        // The timer of the removed epoch job finds nothing to enqueue.
+        harness.advance(milliseconds: 61_000)
+        #expect(harness.admin(client, "status") == "cy\t1\t0\t0\n.\n")
+    }
 }
 
 @Suite("Job core background acknowledgements")

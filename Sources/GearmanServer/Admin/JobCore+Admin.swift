@@ -155,7 +155,8 @@ extension JobCore {
     }
 
     /// Handles `drop function`: refuses while workers, running jobs or queued jobs remain, so no
-    /// queued job is ever left without a function.
+    /// queued job is ever left without a function. Jobs cancelled or abandoned by their clients
+    /// do not count: they are removed first, since no worker would ever run them.
     func dropFunction(_ tokens: [[UInt8]]) -> String {
         guard tokens.count == 3, String(decoding: tokens[1], as: UTF8.self).lowercased() == "function" else {
             return Self.invalidArguments("drop")
@@ -167,10 +168,26 @@ extension JobCore {
         if function.registrations > 0 || function.running > 0 {
             return "ERR there are still connected workers or executing clients\r\n"
         }
+        removeIgnoredJobs(of: function)
         if function.total > 0 {
             return "ERR there are still queued jobs\r\n"
         }
         removeFunction(function)
         return "OK\r\n"
+    }
+
+    /// Removes the queued and scheduled jobs of `function` that are ignored (cancelled, or left
+    /// by their last foreground client), which a worker would otherwise drop when it took them.
+    private func removeIgnoredJobs(of function: FunctionQueue) {
+        for lane in function.queues.indices {
+            for job in function.queues[lane].removeAll(where: \.isIgnored) {
+                discard(job)
+            }
+        }
+        let scheduled = jobs.values.filter { job in
+            guard job.function === function, job.isIgnored, case .scheduled = job.state else { return false }
+            return true
+        }
+        for job in scheduled { discard(job) }
     }
 }

@@ -52,6 +52,22 @@ struct RingBuffer<Element> {
         }
     }
 
+    /// Removes the elements for which `shouldRemove` returns true, keeps the others in order,
+    /// and returns the removed ones from head to tail. Takes time linear in `count`.
+    mutating func removeAll(where shouldRemove: (Element) -> Bool) -> [Element] {
+        var remaining = RingBuffer()
+        var removed: [Element] = []
+        forEach { element in
+            if shouldRemove(element) {
+                removed.append(element)
+            } else {
+                remaining.append(element)
+            }
+        }
+        if !removed.isEmpty { self = remaining }
+        return removed
+    }
+
     private mutating func growIfFull() {
         guard count == storage.count else { return }
         let newCapacity = Swift.max(8, storage.count * 2)
