@@ -17,6 +17,9 @@ public enum Gearmand {
             printError("gearmand: \(error)\n\n\(GearmandOptions.helpText)")
             return 1
         }
+        for warning in options.warnings {
+            printError("gearmand: warning: \(warning)\n")
+        }
         switch options.action {
         case .help:
             print(GearmandOptions.helpText, terminator: "")

@@ -28,6 +28,9 @@ public struct GearmandOptions: Sendable, Equatable {
     public var user: String? = nil
     public var fileDescriptors: Int? = nil
     public var coreDump = false
+    /// Problems in config files that did not stop the parse, such as ignored words, for the
+    /// program to print before it starts.
+    public var warnings: [String] = []
 
     public static let defaultLogFile = "/var/log/gearmand.log"
     public static let defaultPidFile = "/var/gearmand.pid"
@@ -69,23 +72,22 @@ extension GearmandOptions {
         for option in first.options where option.name == "config-file" {
             configFiles.append(option.value ?? "")
         }
-        var fileArguments: [String] = []
+        var fileOptions: [ParsedOption] = []
+        var warnings: [String] = []
         if configFiles.isEmpty {
-            fileArguments = (try? readConfigFile(defaultConfigFile)) ?? []
+            // A missing or unreadable default file is not an error, as with the C gearmand.
+            if let words = try? readConfigFile(defaultConfigFile) {
+                fileOptions = try parseConfigFile(defaultConfigFile, words: words, warnings: &warnings)
+            }
         } else {
             for path in configFiles {
-                fileArguments += try readConfigFile(path)
+                fileOptions += try parseConfigFile(path, words: try readConfigFile(path), warnings: &warnings)
             }
         }
         var result = first
-        if !fileArguments.isEmpty {
-            let fromFile = try CommandLineParser.parse(fileArguments, specs: specs)
-            if let operand = fromFile.operands.first {
-                throw CommandLineError("unexpected word '\(operand)' in config file (options must start with --)")
-            }
-            result.options = fromFile.options + first.options
-        }
+        result.options = fileOptions + first.options
         var options = GearmandOptions()
+        options.warnings = warnings
         if let port = environment["GEARMAND_PORT"], !port.isEmpty {
             options.server.port = try portNumber(port, option: "GEARMAND_PORT")
         }
@@ -102,8 +104,15 @@ extension GearmandOptions {
         return options
     }
 
-    /// Reads a config file: whitespace-separated long options; `#` starts a comment line.
-    static func readConfigFile(_ path: String) throws -> [String] {
+    /// A word of a config file and the line it is on, for messages.
+    struct ConfigFileWord: Equatable {
+        let text: String
+        let line: Int
+    }
+
+    /// Reads a config file of options separated by whitespace. A word that starts with `#`
+    /// starts a comment, which runs to the end of its line.
+    static func readConfigFile(_ path: String) throws -> [ConfigFileWord] {
         guard let file = fopen(path, "r") else {
             throw CommandLineError("cannot read config file '\(path)': \(SystemError.current("fopen").message)")
         }
@@ -115,13 +124,47 @@ extension GearmandOptions {
             if count <= 0 { break }
             text.append(contentsOf: buffer[0..<count])
         }
-        var words: [String] = []
-        for line in String(decoding: text, as: UTF8.self).split(separator: "\n") {
-            let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
-            if trimmed.hasPrefix("#") { continue }
-            words += trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+        return configFileWords(String(decoding: text, as: UTF8.self))
+    }
+
+    /// Splits config file text into words, without comments.
+    static func configFileWords(_ text: String) -> [ConfigFileWord] {
+        var words: [ConfigFileWord] = []
+        // Character.isNewline also matches "\r\n", which Swift reads as a single Character, so
+        // a file with Windows line ends splits into lines as well.
+        for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            for word in line.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+                if word.hasPrefix("#") { break }
+                words.append(ConfigFileWord(text: String(word), line: index + 1))
+            }
         }
         return words
+    }
+
+    /// Parses the words of one config file. Words that are neither options nor option values
+    /// are ignored with a warning, because the C gearmand 1.1.20 starts with such a file.
+    ///
+    /// - Throws: `CommandLineError` naming the file, for an unknown option or a bad value.
+    static func parseConfigFile(
+        _ path: String, words: [ConfigFileWord], warnings: inout [String]
+    ) throws -> [ParsedOption] {
+        let parsed: CommandLineParser.Result
+        do {
+            parsed = try CommandLineParser.parse(words.map(\.text), specs: specs)
+        } catch let error as CommandLineError {
+            throw CommandLineError("config file '\(path)': \(error.message)")
+        }
+        var searchFrom = 0
+        for operand in parsed.operands {
+            // Operands keep their order, so each is found after the previous one.
+            let position = words[searchFrom...].firstIndex { $0.text == operand } ?? searchFrom
+            searchFrom = min(position + 1, words.count)
+            let line = position < words.count ? words[position].line : 0
+            warnings.append(
+                "config file '\(path)', line \(line): ignoring '\(operand)', which is not an option (options start with --)"
+            )
+        }
+        return parsed.options
     }
 
     private mutating func apply(_ option: ParsedOption) throws {

@@ -26,6 +26,43 @@ struct GearmandOptionsTests {
         #expect(throws: CommandLineError.self) { try GearmandOptions.parse(["--mysql-host", "localhost"]) }
     }
 
+    @Test("config file words after # are a comment, wherever the # is")
+    func configFileComments() {
+        let words = GearmandOptions.configFileWords("# first\n--port=1 --threads=2 # note --verbose=info\n\t-j 3\r\n")
+        #expect(words.map(\.text) == ["--port=1", "--threads=2", "-j", "3"])
+        #expect(words.map(\.line) == [2, 2, 3, 3])
+    }
+
+    @Test("a config file with Windows line ends keeps the options after a comment line")
+    func configFileWindowsLineEnds() {
+        let words = GearmandOptions.configFileWords("# queue settings\r\n--port=5\r\n--threads=2\r\n")
+        #expect(words.map(\.text) == ["--port=5", "--threads=2"])
+        #expect(words.map(\.line) == [2, 3])
+    }
+
+    @Test("config file words that are not options are ignored with a warning naming the line")
+    func configFileStrayWords() throws {
+        let words = GearmandOptions.configFileWords("--port 4731 port=4732\n\nworkers --threads=3\n")
+        var warnings: [String] = []
+        let options = try GearmandOptions.parseConfigFile("/etc/g.conf", words: words, warnings: &warnings)
+        #expect(options.map(\.name) == ["port", "threads"])
+        #expect(options.map(\.value) == ["4731", "3"])
+        #expect(
+            warnings == [
+                "config file '/etc/g.conf', line 1: ignoring 'port=4732', which is not an option (options start with --)",
+                "config file '/etc/g.conf', line 3: ignoring 'workers', which is not an option (options start with --)",
+            ])
+    }
+
+    @Test("an unknown option in a config file is an error that names the file")
+    func configFileUnknownOption() {
+        var warnings: [String] = []
+        #expect(throws: CommandLineError("config file 'g.conf': unknown option '--bogus'")) {
+            try GearmandOptions.parseConfigFile(
+                "g.conf", words: GearmandOptions.configFileWords("--bogus=1\n"), warnings: &warnings)
+        }
+    }
+
     @Test("clustered short options and --opt=value parse as in GNU tools")
     func gnuParsing() throws {
         let options = try GearmandOptions.parse(["-Rt2", "--port=0", "-j", "3", "--verbose=info"])
