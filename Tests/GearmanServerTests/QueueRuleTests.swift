@@ -182,6 +182,21 @@ struct QueueRuleTests {
         harness.advance(milliseconds: 61_000)
         #expect(harness.admin(client, "status") == "cy\t1\t0\t0\n.\n")
     }
+
+    @Test("admin lines with a trailing space get gearmand 1.1.20's replies")
+    func adminTrailingSpace() {
+        let harness = CoreHarness()
+        let client = harness.connect()
+        harness.submit(client, "f", unique: "key", data: "x", type: .submitJobBackground)
+        #expect(harness.admin(client, "show jobs ") == "ERR UNKNOWN_SHOW_ARGUMENTS\r\n")
+        #expect(harness.admin(client, "show unique jobs ") == "ERR UNKNOWN_SHOW_ARGUMENTS\r\n")
+        #expect(harness.admin(client, "cancel job ") == "ERR UNKNOWN_JOB\r\n")
+        #expect(harness.admin(client, "drop function ") == "ERR function not found\r\n")
+        #expect(harness.admin(client, "create function ").hasPrefix("ERR INVALID_ARGUMENTS "))
+        #expect(harness.admin(client, "status ") == "f\t1\t0\t0\n.\n")
+        // Runs of spaces between words still count as one separator.
+        #expect(harness.admin(client, "show  unique  jobs") == "key\n.\n")
+    }
 }
 
 @Suite("Job core background acknowledgements")

@@ -61,12 +61,17 @@ extension JobCore {
 
     /// Splits a line on spaces; runs of spaces collapse, but a leading space yields an empty
     /// command name, as in gearmand.
+    /// Splits an admin line at runs of spaces. As in gearmand 1.1.20, a leading space gives an
+    /// empty first token and a trailing space an empty last one, so `show jobs ` is not
+    /// `show jobs` and `cancel job ` looks up an empty handle.
     static func tokenize(_ line: [UInt8]) -> [[UInt8]] {
+        let space = UInt8(ascii: " ")
         var tokens: [[UInt8]] = []
-        if line.first == UInt8(ascii: " ") { tokens.append([]) }
-        for piece in line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true) {
+        if line.first == space { tokens.append([]) }
+        for piece in line.split(separator: space, omittingEmptySubsequences: true) {
             tokens.append(Array(piece))
         }
+        if line.last == space && line.contains(where: { $0 != space }) { tokens.append([]) }
         return tokens
     }
 
@@ -147,7 +152,11 @@ extension JobCore {
     }
 
     func createFunction(_ tokens: [[UInt8]]) -> String {
-        guard tokens.count == 3, String(decoding: tokens[1], as: UTF8.self).lowercased() == "function" else {
+        // gearmand 1.1.20 creates a function with an empty name for `create function ` and
+        // crashes when that line ends with a bare newline, so an empty name is rejected here.
+        guard tokens.count == 3, String(decoding: tokens[1], as: UTF8.self).lowercased() == "function",
+            !tokens[2].isEmpty
+        else {
             return Self.invalidArguments("create")
         }
         _ = function(named: tokens[2][...])
