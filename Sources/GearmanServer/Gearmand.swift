@@ -14,7 +14,8 @@ public enum Gearmand {
         do {
             options = try GearmandOptions.parse(arguments, environment: environment)
         } catch {
-            printError("gearmand: \(error)\n\n\(GearmandOptions.helpText)")
+            printError(
+                CommandLineParser.errorText(program: "gearmand", message: "\(error)", usage: GearmandOptions.usage))
             return 1
         }
         for warning in options.warnings {

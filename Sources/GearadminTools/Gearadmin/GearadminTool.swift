@@ -16,7 +16,8 @@ public enum GearadminTool {
             options = try GearadminOptions.parse(arguments)
         } catch {
             if CheckOptions.isRequested(in: arguments) { return CheckCommand.reportInvalidArguments(error) }
-            Output.error("gearadmin: \(error)\n\n\(GearadminOptions.helpText)")
+            Output.error(
+                CommandLineParser.errorText(program: "gearadmin", message: "\(error)", usage: GearadminOptions.usage))
             return 1
         }
         if options.help {

@@ -114,6 +114,13 @@ public enum CommandLineParser {
     }
 
     /// Formats help text: a usage line, then each section's options with wrapped descriptions.
+    /// Formats a command-line error for standard error: the message, the usage lines and a
+    /// pointer to `--help`, in the form of GNU tools. The full option list would push the
+    /// message off a terminal.
+    public static func errorText(program: String, message: String, usage: String) -> String {
+        "\(program): \(message)\nUsage: \(usage)\nTry '\(program) --help' for more information.\n"
+    }
+
     public static func help(usage: String, specs: [OptionSpec], width: Int = 80) -> String {
         var text = "Usage: \(usage)\n"
         var sections: [String] = []

@@ -15,7 +15,8 @@ public enum GearmanTool {
         do {
             options = try GearmanOptions.parse(arguments, environment: environment)
         } catch {
-            Output.error("gearman: \(error)\n\n\(GearmanOptions.helpText)")
+            Output.error(
+                CommandLineParser.errorText(program: "gearman", message: "\(error)", usage: GearmanOptions.usage))
             return 1
         }
         if options.help {
