@@ -31,15 +31,7 @@ public enum Output {
 
     /// Reads a file descriptor to its end.
     public static func readAll(_ fd: Int32) -> [UInt8] {
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(fd, &chunk, chunk.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            result.append(contentsOf: chunk[0..<count])
-        }
-        return result
+        FileDescriptors.readAll(fd)
     }
 }
 
@@ -51,13 +43,7 @@ public enum Daemon {
         if pid < 0 { return "cannot fork: \(SystemError.current("fork").message)" }
         if pid > 0 { exit(0) }
         setsid()
-        let null = open("/dev/null", O_RDWR)
-        if null >= 0 {
-            dup2(null, 0)
-            dup2(null, 1)
-            dup2(null, 2)
-            if null > 2 { close(null) }
-        }
+        FileDescriptors.redirectStandardStreamsToNull()
         return nil
     }
 
