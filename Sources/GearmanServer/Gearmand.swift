@@ -36,12 +36,36 @@ public enum Gearmand {
     }
 
     static func run(_ options: GearmandOptions) -> Int32 {
+        // The fork comes first, before any thread (store, event loops) starts, because fork(2)
+        // copies only the calling thread.
+        var readiness: DaemonReadiness?
+        if options.daemon {
+            switch Daemonizer.start() {
+            case .parent(let exitStatus):
+                return exitStatus
+            case .failed(let message):
+                printError("gearmand: \(message)\n")
+                return 1
+            case .child(let channel):
+                readiness = channel
+            }
+        }
+        // Until the server runs, a daemon child sends its error to the waiting parent, which
+        // prints it on the terminal.
+        func fail(_ message: String) -> Int32 {
+            if let readiness {
+                readiness.reportFailure(message)
+            } else {
+                printError("gearmand: \(message)\n")
+            }
+            return 1
+        }
+
         let logger: Logger
         do {
             logger = try makeLogger(options)
         } catch {
-            printError("gearmand: cannot open log file: \(error)\n")
-            return 1
+            return fail("cannot open log file: \(error)")
         }
         applyResourceLimits(options, logger: logger)
 
@@ -50,24 +74,20 @@ public enum Gearmand {
             server = try GearmanServer(configuration: options.server, logger: logger)
         } catch {
             logger.log(.fatal, "\(error)")
-            printError("gearmand: \(error)\n")
-            return 1
+            return fail("\(error)")
         }
-        if options.daemon {
-            if let failure = daemonize() {
-                printError("gearmand: \(failure)\n")
-                return 1
-            }
+        // Closes the store of a server that fails before it starts.
+        func abandon(_ message: String, removingPidFile: Bool) -> Int32 {
+            logger.log(.fatal, message)
+            if removingPidFile, let path = options.pidFile { unlink(path) }
+            server.wait()
+            return fail(message)
         }
-        if let path = options.pidFile {
-            writePidFile(path, logger: logger)
+        if let path = options.pidFile, let failure = writePidFile(path) {
+            return abandon(failure, removingPidFile: false)
         }
-        if let user = options.user {
-            if let failure = switchUser(user) {
-                logger.log(.fatal, failure)
-                printError("gearmand: \(failure)\n")
-                return 1
-            }
+        if let user = options.user, let failure = switchUser(user) {
+            return abandon(failure, removingPidFile: true)
         }
 
         // Signals are taken synchronously by this thread, so they are blocked before the loop
@@ -80,10 +100,9 @@ public enum Gearmand {
         do {
             try server.start()
         } catch {
-            logger.log(.fatal, "\(error)")
-            printError("gearmand: \(error)\n")
-            return 1
+            return abandon("\(error)", removingPidFile: true)
         }
+        readiness?.reportReady()
         waitForSignals(handled, server: server, logger: logger)
         server.wait()
         if let path = options.pidFile {
@@ -142,33 +161,21 @@ public enum Gearmand {
         return nil
     }
 
-    /// Forks into the background: the parent exits, the child starts a new session with its
-    /// standard streams on /dev/null. Must run before any thread starts.
-    static func daemonize() -> String? {
-        let pid = cgs_fork()
-        if pid < 0 { return "cannot fork: \(SystemError.current("fork").message)" }
-        if pid > 0 { exit(0) }
-        setsid()
-        _ = chdir("/")
-        let null = open("/dev/null", O_RDWR)
-        if null >= 0 {
-            dup2(null, 0)
-            dup2(null, 1)
-            dup2(null, 2)
-            if null > 2 { close(null) }
-        }
-        return nil
-    }
-
-    static func writePidFile(_ path: String, logger: Logger) {
+    /// Writes this process's ID to `path`, and returns an error message on failure.
+    static func writePidFile(_ path: String) -> String? {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 {
-            logger.error("cannot write pid file \(path): \(SystemError.current("open").message)")
-            return
+            return "cannot open pid file \(path) for writing: \(SystemError.current("open").message)"
         }
+        defer { close(fd) }
         let text = "\(getpid())\n"
-        _ = text.withCString { write(fd, $0, strlen($0)) }
-        close(fd)
+        let written = text.withCString { write(fd, $0, strlen($0)) }
+        if written != text.utf8.count {
+            let reason = written < 0 ? SystemError.current("write").message : "short write"
+            unlink(path)
+            return "cannot write pid file \(path): \(reason)"
+        }
+        return nil
     }
 
     /// Handles SIGTERM and SIGINT (stop), SIGUSR1 (stop once no job is left) and SIGHUP
@@ -190,7 +197,9 @@ public enum Gearmand {
                     try logger.reopen()
                     logger.notice("log file reopened on SIGHUP")
                 } catch {
-                    printError("gearmand: cannot reopen log file: \(error)\n")
+                    // Standard error is /dev/null in a daemon, so the old log file is the one
+                    // place where an administrator can see this.
+                    logger.error("cannot reopen the log file on SIGHUP, so logging goes on to the old file: \(error)")
                 }
             default:
                 continue
