@@ -1,61 +1,75 @@
 import GearmanKit
 
-/// `gearman` without `-w`: builds one job per workload and function, runs them and prints what
-/// the workers send back.
+/// `gearman` without `-w`: runs the workloads one after another in input order, each as one job
+/// per function, and prints what the workers send back.
+///
+/// The jobs of a workload are submitted together and the next workload is read only when they
+/// have finished (background jobs: when the server has created them). So a pipe of lines is
+/// processed as the lines arrive. Foreground jobs of the same `-u` key do not coalesce with
+/// each other, and at most one workload's jobs of this client wait in a queue limited with
+/// `maxqueue`.
 struct ClientMode {
     let options: GearmanOptions
     let servers: [ServerAddress]
 
-    /// The workloads to send: the arguments, else standard input whole or line by line.
-    func workloads() -> [[UInt8]] {
+    /// Returns the workloads to send, in order: the arguments, else standard input whole or line
+    /// by line. In line mode, standard input is read only as far as the next line.
+    func workloads() -> AnyIterator<[UInt8]> {
         if !options.operands.isEmpty {
-            return options.operands.map { Array($0.utf8) }
+            return AnyIterator(options.operands.map { Array($0.utf8) }.makeIterator())
         }
         if options.noInput {
-            return [[]]
+            return AnyIterator([[UInt8]()].makeIterator())
         }
-        let input = Output.readAll(0)
-        guard options.lines else { return [input] }
-        return Self.splitLines(input, stripNewline: options.stripNewline)
-    }
-
-    /// Splits input into lines, keeping each newline unless `stripNewline`; a last line without
-    /// a newline is kept whole.
-    static func splitLines(_ input: [UInt8], stripNewline: Bool) -> [[UInt8]] {
-        var lines: [[UInt8]] = []
-        var start = 0
-        for index in input.indices where input[index] == UInt8(ascii: "\n") {
-            lines.append(Array(input[start..<(stripNewline ? index : index + 1)]))
-            start = index + 1
+        guard options.lines else {
+            return AnyIterator([Output.readAll(0)].makeIterator())
         }
-        if start < input.count {
-            lines.append(Array(input[start...]))
-        }
-        return lines
-    }
-
-    func run() -> Int32 {
-        var requests: [JobRequest] = []
-        for workload in workloads() {
-            for function in options.functions {
-                requests.append(
-                    JobRequest(
-                        function: function, workload: workload, unique: options.unique ?? JobRequest.randomUnique(),
-                        priority: options.priority, background: options.background))
+        var reader = LineReader(fd: 0)
+        let stripNewline = options.stripNewline
+        return AnyIterator {
+            guard var line = reader.nextLine() else { return nil }
+            if stripNewline && line.last == UInt8(ascii: "\n") {
+                line.removeLast()
             }
+            return line
         }
+    }
+
+    /// Runs every workload and returns the exit status: 1 when a job failed or the server
+    /// rejected a submission, or at once when the connection fails or times out.
+    func run() -> Int32 {
         let client = BlockingClient(servers: servers, timeout: options.timeout)
+        // Connected at the first workload, so input without lines needs no server.
+        var session: BlockingClientSession? = nil
+        defer { session?.close() }
         var failed = false
-        do {
-            try client.run(
-                requests,
-                onServerFailure: { Output.error("gearman: \($0); trying the next server\n") },
-                handler: { index, event in
-                    if handle(event, function: requests[index].function) { failed = true }
-                })
-        } catch {
-            Output.error("gearman: \(error)\n")
-            return 1
+        for workload in workloads() {
+            let requests = options.functions.map { function in
+                JobRequest(
+                    function: function, workload: workload, unique: options.unique ?? JobRequest.randomUnique(),
+                    priority: options.priority, background: options.background)
+            }
+            do {
+                let current =
+                    try session
+                    ?? client.openSession(
+                        onServerFailure: { Output.error("gearman: \($0); trying the next server\n") })
+                session = current
+                try current.run(
+                    requests,
+                    onRejection: { _, error in
+                        // A rejected submission, such as QUEUE_ERROR from a full queue, ends only
+                        // its own job.
+                        Output.error("gearman: \(error)\n")
+                        failed = true
+                    },
+                    handler: { index, event in
+                        if handle(event, function: requests[index].function) { failed = true }
+                    })
+            } catch {
+                Output.error("gearman: \(error)\n")
+                return 1
+            }
         }
         return failed ? 1 : 0
     }
