@@ -66,13 +66,14 @@ final class ToolTestServer {
     var address: [String] { ["-h", "127.0.0.1", "-p", String(port)] }
 
     /// Starts a process that runs until the test stops it, with its output in `name.stdout`
-    /// and `name.stderr` of the test's folder.
+    /// and `name.stderr` of the test's folder. Its standard input is `input`, else the file or
+    /// FIFO at `standardInput`, else /dev/null.
     @discardableResult
     func start(
         _ executable: String, _ arguments: [String], name: String, input: [UInt8]? = nil,
-        environment: [String: String]? = nil
+        standardInput: URL? = nil, environment: [String: String]? = nil
     ) throws -> ChildProcess {
-        var inputFile: URL? = nil
+        var inputFile = standardInput
         if let input {
             inputFile = directory.file("\(name).stdin")
             try Data(input).write(to: inputFile!)
