@@ -50,8 +50,8 @@ client)
     rendered=$(mktemp)
     trap 'rm -f "$rendered"' EXIT
 
-    # Step 1: -n submits one job per input line, all at once, and prints each result as it
-    # arrives. The workload keeps its newline, so each result is one line too.
+    # Step 1: -n submits one job per input line and prints its result before it reads the
+    # next line. The workload keeps its newline, so each result is one line too.
     seq "$users" | sed 's/^/user-/' | gearman -h "$host" -p "$port" -n -f render_newsletter >"$rendered"
     echo "newsletters rendered: $(wc -l <"$rendered")"
 
