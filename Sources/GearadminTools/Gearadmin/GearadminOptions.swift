@@ -46,7 +46,7 @@ public struct GearadminOptions: Sendable, Equatable {
             OptionSpec("cancel-job", argument: .required("HANDLE"), help: "Remove a queued job from the server."),
             OptionSpec(
                 "drop-function", argument: .required("FUNCTION"),
-                help: "Remove a function that has no workers and no jobs."),
+                help: "Remove a function that has no workers and no jobs; cancelled jobs do not count."),
             OptionSpec("show-unique-jobs", help: "List the unique keys of all jobs."),
             OptionSpec("show-jobs", help: "List all jobs: handle, retries, ignored, persistent."),
             OptionSpec("getpid", help: "Print the server's process ID."),
