@@ -107,7 +107,7 @@ struct HTTPGatewayTests {
         let http = try await HTTPServer.start()
         defer { http.stop() }
         let worker = try ChildProcess(
-            executable: Paths.builtGearman,
+            executable: Paths.ourGearman,
             arguments: ["-h", "127.0.0.1", "-p", String(http.server.port), "-w", "-f", "echo", "--", "cat"],
             standardOutput: http.server.directory.file("worker.stdout"),
             standardError: http.server.directory.file("worker.stderr"))
@@ -182,7 +182,7 @@ struct HTTPGatewayTests {
         let http = try await HTTPServer.start()
         defer { http.stop() }
         let worker = try ChildProcess(
-            executable: Paths.builtGearman,
+            executable: Paths.ourGearman,
             arguments: [
                 "-h", "127.0.0.1", "-p", String(http.server.port), "-w", "-n", "-f", "lines", "--", "printf",
                 "a\\nb\\n",

@@ -245,10 +245,3 @@ final class RawWorker {
         try connection.send(Wire.packet(type: type, body: body))
     }
 }
-
-extension Paths {
-    /// Our `gearman`, built next to our `gearmand`.
-    static var builtGearman: String {
-        URL(fileURLWithPath: gearmand).deletingLastPathComponent().appendingPathComponent("gearman").path
-    }
-}
