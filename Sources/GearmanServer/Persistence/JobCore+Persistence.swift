@@ -19,6 +19,7 @@ extension JobCore {
                 function: job.function.name, unique: unique, priority: job.priority, data: Array(job.data),
                 runAt: job.runAt)
             job.storedKey = stored.key
+            if session.heldOutputs == 0 { outbox.markHoldStart(for: session.connectionID) }
             session.heldOutputs += 1
             stagedStoreBatch.append(
                 .add(stored), job: job.number,
@@ -26,6 +27,7 @@ extension JobCore {
             if stagedStoreBatch.addedJobs.count >= Self.handOverAdds { handStagedStoreBatch() }
             return
         }
+        if session.heldOutputs == 0 { outbox.markHoldStart(for: session.connectionID) }
         hold(jobCreated(job), for: session, requiredJob: job.number)
     }
 
@@ -68,11 +70,15 @@ extension JobCore {
     }
 
     /// Moves output for connections that have replies held in the committer behind those
-    /// replies; call before releasing the core lock.
+    /// replies; call before releasing the core lock. Output that a connection's requests
+    /// produced before its first held reply of this pass goes out at once, because it replies to
+    /// earlier requests.
     func routeHeldOutputs(_ outbox: inout Outbox) {
         guard committer != nil else { return }
-        outbox.removeAll { item in
+        let holdStarts = outbox.holdStarts
+        outbox.removeAll { position, item in
             guard let session = sessions[item.connectionID], session.heldOutputs > 0 else { return false }
+            if let start = holdStarts[item.connectionID], position < start { return false }
             hold(item.output, for: session, requiredJob: nil)
             return true
         }
@@ -85,10 +91,29 @@ extension JobCore {
     /// `heldReleases` counts the batch's acknowledgements per connection. The replies themselves
     /// are built by `deliveries(of:failedJobs:reason:)` outside the core lock.
     func acknowledged(heldReleases: [Int: Int], failedJobs: Set<UInt64>, outbox: inout Outbox) {
+        // A job the store rejected must not stay behind in `status` counts or keep a graceful
+        // stop waiting, so it leaves its queue now instead of when a worker would take it.
+        var queuedByFunction: [ObjectIdentifier: (function: FunctionQueue, numbers: Set<UInt64>)] = [:]
         for number in failedJobs {
             guard let job = jobs[number] else { continue }
             job.storedKey = nil
             _ = cancel(handle: handle(of: job)[...], outbox: &outbox)
+            switch job.state {
+            case .queued:
+                queuedByFunction[ObjectIdentifier(job.function), default: (job.function, [])].numbers.insert(number)
+            case .scheduled:
+                discard(job)
+            case .running, .finished:
+                // A worker already took it: as after a cancel, its result is dropped.
+                break
+            }
+        }
+        for (function, numbers) in queuedByFunction.values {
+            for lane in function.queues.indices {
+                for job in function.queues[lane].removeAll(where: { numbers.contains($0.number) }) {
+                    discard(job)
+                }
+            }
         }
         for (connectionID, count) in heldReleases {
             sessions[connectionID]?.heldOutputs -= count

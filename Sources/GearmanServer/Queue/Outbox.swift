@@ -30,13 +30,31 @@ struct Outbox {
         send(.error, [Array(code.utf8)[...], Array(message.utf8)[...]], to: session)
     }
 
+    /// For each connection whose replies began to be held back during this pass, the number of
+    /// items that were in the outbox then. The connection's earlier items precede the held reply.
+    private(set) var holdStarts: [Int: Int] = [:]
+
+    /// Records that a reply for `connectionID` is held back from now on, unless one already is.
+    mutating func markHoldStart(for connectionID: Int) {
+        if holdStarts[connectionID] == nil { holdStarts[connectionID] = items.count }
+    }
+
     /// Removes the items for which `shouldRemove` returns true, keeping the others in order.
-    mutating func removeAll(where shouldRemove: ((connectionID: Int, loopIndex: Int, output: Output)) -> Bool) {
-        items.removeAll(where: shouldRemove)
+    /// `shouldRemove` gets each item's position in the outbox, in order, once.
+    mutating func removeAll(
+        where shouldRemove: (_ position: Int, _ item: (connectionID: Int, loopIndex: Int, output: Output)) -> Bool
+    ) {
+        var kept: [(connectionID: Int, loopIndex: Int, output: Output)] = []
+        kept.reserveCapacity(items.count)
+        for (position, item) in items.enumerated() where !shouldRemove(position, item) {
+            kept.append(item)
+        }
+        items = kept
     }
 
     mutating func removeAll() {
         items.removeAll(keepingCapacity: true)
+        holdStarts.removeAll()
         deadlineChanged = false
     }
 }
