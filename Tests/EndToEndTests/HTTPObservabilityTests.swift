@@ -40,6 +40,9 @@ struct HTTPObservabilityTests {
         #expect(headResponse.status == 200)
         #expect(headResponse.value("Content-Type") == "application/json")
         #expect(Int(headResponse.value("Content-Length") ?? "") ?? 0 > 0)
+        // The dashboard of another server fetches /status from its own origin.
+        #expect(headResponse.value("Access-Control-Allow-Origin") == "*")
+        #expect(response.value("Access-Control-Allow-Origin") == nil)
     }
 
     @Test(.enabled(if: TestPaths.isExecutable(python), "python3 (/usr/bin/python3) is not installed"))

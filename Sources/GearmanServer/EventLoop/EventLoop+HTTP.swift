@@ -167,10 +167,13 @@ extension EventLoop {
     ) {
         let body: [UInt8]
         let contentType: String
+        var fields: [(String, String)] = []
         switch endpoint {
         case .status:
             body = Array(StatusDocument.json(snapshot).utf8)
             contentType = "application/json"
+            // The dashboard of another server reads this document from that server's origin.
+            fields.append(("Access-Control-Allow-Origin", "*"))
         case .metrics:
             body = Array(MetricsExposition.text(snapshot, process: .current()).utf8)
             contentType = MetricsExposition.contentType
@@ -182,7 +185,7 @@ extension EventLoop {
             contentType = "text/html; charset=utf-8"
         }
         let parts = connection.http!.writer.response(
-            .ok, fields: [("Content-Type", contentType), ("Cache-Control", "no-store")], body: body[...],
+            .ok, fields: [("Content-Type", contentType), ("Cache-Control", "no-store")] + fields, body: body[...],
             keepAlive: request.keepsAlive, requestVersion: request.version, date: HTTPDate.now(), headOnly: headOnly)
         write(parts, to: connection)
         if !request.keepsAlive { connection.closeReason = "" }
