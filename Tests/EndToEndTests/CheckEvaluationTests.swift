@@ -250,6 +250,25 @@ import Testing
             ])
     }
 
+    /// A function name with a newline arrives over two lines; it must not turn every check
+    /// of the server CRITICAL.
+    @Test func functionNameWithNewlineParses() throws {
+        let lines = ["nl", "fn\t1\t0\t0", "echo\t0\t0\t2"]
+        let parsed = try CheckEvaluation.parseStatus(lines).get()
+        #expect(
+            parsed == [
+                FunctionStatus(name: "nl\nfn", total: 1, running: 0, workers: 0),
+                FunctionStatus(name: "echo", total: 0, running: 0, workers: 2),
+            ])
+        let selected = CheckEvaluation(
+            thresholds: try CheckThresholds(workersCritical: Self.minimum("2")), functions: ["echo"])
+        #expect(selected.evaluate(statusLines: lines).status == .ok)
+        let overall = CheckEvaluation().evaluate(statusLines: lines)
+        #expect(overall.status == .ok)
+        #expect(overall.line.contains("'nl_fn_queued'=1;"))
+        #expect(!overall.line.contains("\n"))
+    }
+
     @Test func invalidStatusLineIsCritical() throws {
         let result = CheckEvaluation().evaluate(statusLines: ["resize\t1\t0\t1", "garbage"])
         #expect(result.status == .critical)

@@ -44,10 +44,15 @@ public struct PerformanceValue: Sendable, Equatable, CustomStringConvertible {
         self.maximum = maximum
     }
 
-    /// The value as the status line carries it. The label is always quoted, and its `'` and `=`
-    /// become `_` because the guidelines allow neither in a label.
+    /// The value as the status line carries it. The label is always quoted, and its `'`, `=`
+    /// and control characters such as a newline become `_`, because the guidelines allow
+    /// neither `'` nor `=` in a label and a newline would end the plugin's output line.
     public var description: String {
-        let label = String(label.map { $0 == "'" || $0 == "=" ? "_" : $0 })
+        let label = String(
+            label.map {
+                $0 == "'" || $0 == "=" || $0.unicodeScalars.contains { $0.properties.generalCategory == .control }
+                    ? "_" : $0
+            })
         let fields = [
             String(value), warning?.description ?? "", critical?.description ?? "",
             minimum.map(String.init) ?? "", maximum.map(String.init) ?? "",
@@ -103,17 +108,28 @@ public struct CheckEvaluation: Sendable, Equatable {
     /// The three counts are taken from the end of the line, so a function name that contains
     /// a tab stays whole.
     ///
-    /// - Returns: the functions, or the first line that is not a status line.
+    /// - Returns: the functions, or the lines left over at the end that are not a status line.
+    ///
+    /// The admin protocol sends a function name as it is, so a name that contains a newline
+    /// arrives split over several lines. A line that does not parse is taken as the start of
+    /// such a name and joined with the next line; only a fragment left at the end is invalid.
     public static func parseStatus(_ lines: [String]) -> Result<[FunctionStatus], InvalidStatusLine> {
         var functions: [FunctionStatus] = []
-        for line in lines {
+        var fragment: String? = nil
+        for part in lines {
+            let line = fragment.map { $0 + "\n" + part } ?? part
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard fields.count >= 4, let total = Int(fields[fields.count - 3]),
                 let running = Int(fields[fields.count - 2]), let workers = Int(fields[fields.count - 1])
-            else { return .failure(InvalidStatusLine(line: line)) }
+            else {
+                fragment = line
+                continue
+            }
+            fragment = nil
             let name = fields.dropLast(3).joined(separator: "\t")
             functions.append(FunctionStatus(name: name, total: total, running: running, workers: workers))
         }
+        if let fragment { return .failure(InvalidStatusLine(line: fragment)) }
         return .success(functions)
     }
 
