@@ -132,7 +132,7 @@ struct HTTPRouteTests {
             )
             let rejection = Self.rejection(Self.request("DELETE", endpoint.rawValue))
             #expect(rejection?.status == 405)
-            #expect(rejection?.allow == "GET, HEAD")
+            #expect(rejection?.allow == "GET, HEAD, POST, PUT")
         }
     }
 

@@ -45,7 +45,8 @@ enum HTTPRoute: Sendable, Equatable {
     case reject(HTTPStatus, message: String, allow: String?)
 
     static let jobMethods = "GET, POST, PUT"
-    static let endpointMethods = "GET, HEAD"
+    /// An endpoint path serves GET and HEAD, and runs the job of that name for POST and PUT.
+    static let endpointMethods = "GET, HEAD, POST, PUT"
 
     /// Routes a request. GET and HEAD of an endpoint path serve the endpoint. GET, POST or PUT
     /// of any other path runs the job named by the URL-decoded path, with the body as workload
@@ -71,7 +72,9 @@ enum HTTPRoute: Sendable, Equatable {
                 break
             default:
                 return .reject(
-                    .methodNotAllowed, message: "\(request.method) is not allowed on \(path); use GET or HEAD.",
+                    .methodNotAllowed,
+                    message:
+                        "\(request.method) is not allowed on \(path); use GET or HEAD, or POST or PUT to run a job.",
                     allow: endpointMethods)
             }
         }
