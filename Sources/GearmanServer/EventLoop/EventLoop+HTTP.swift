@@ -45,7 +45,8 @@ extension EventLoop {
     func startHTTP(on connection: Connection) {
         let configuration = runtime.configuration
         let limits = HTTPRequestParser.Limits(
-            maximumHeadSize: configuration.httpMaximumHeaderSize, maximumBodySize: configuration.effectiveHTTPBodyLimit)
+            maximumHeadSize: configuration.httpMaximumHeaderSize, maximumBodySize: configuration.effectiveHTTPBodyLimit,
+            maximumPacketSize: configuration.maximumPacketSize)
         let writer = HTTPResponseWriter(serverName: "GearmanKit/\(configuration.version)")
         connection.http = HTTPConnectionState(limits: limits, writer: writer, now: JobCore.readMonotonicClock())
         http.connectionCount += 1

@@ -272,6 +272,29 @@ struct HTTPConnectionStateTests {
         #expect(state.nextAction(date: "d") == nil)
     }
 
+    @Test("a job whose packet would exceed --max-packet-size gets 413")
+    func packetLimit() {
+        var limits = HTTPRequestParserTests.limits
+        limits.maximumPacketSize = 20
+        var state = HTTPConnectionState(limits: limits, writer: HTTPResponseWriterTests.writer, now: 0)
+        // 6 + 1 + 4 + 1 + 8 = 20 bytes fit; a body one byte longer does not.
+        let fits = "POST /reduce HTTP/1.1\r\nX-Gearman-Unique: ukey\r\nContent-Length: 8\r\n\r\n12345678"
+        state.parser.append(Array(fits.utf8))
+        guard case .submit(let submission) = state.nextAction(date: "d") else {
+            Issue.record("expected a submission")
+            return
+        }
+        #expect(submission.packetBodyLength == submission.packet.bodyLength)
+
+        var full = HTTPConnectionState(limits: limits, writer: HTTPResponseWriterTests.writer, now: 0)
+        let tooLong = "POST /reduce HTTP/1.1\r\nX-Gearman-Unique: ukey\r\nContent-Length: 9\r\n\r\n123456789"
+        full.parser.append(Array(tooLong.utf8))
+        let response = Self.text(full.nextAction(date: "d"))
+        #expect(response?.hasPrefix("HTTP/1.1 413 Content Too Large\r\n") == true)
+        #expect(response?.contains("--max-packet-size limit of 20 bytes") == true)
+        #expect(!full.isBusy)
+    }
+
     @Test("HTTP/1.0 request closes after its response")
     func http10Closes() {
         var state = Self.state()

@@ -60,7 +60,15 @@ struct HTTPConnectionState: Sendable {
 
     private mutating func action(for request: HTTPRequest, date: String) -> Action {
         let keepAlive = request.keepsAlive
-        switch HTTPRoute.resolve(request) {
+        var route = HTTPRoute.resolve(request)
+        if case .submit(let submission) = route, submission.packetBodyLength > parser.limits.maximumPacketSize {
+            let limit = parser.limits.maximumPacketSize
+            route = .reject(
+                .contentTooLarge,
+                message: "The job's request packet would be longer than the --max-packet-size limit of \(limit) bytes.",
+                allow: nil)
+        }
+        switch route {
         case .submit(let submission):
             exchange = HTTPJobExchange(
                 isBackground: submission.isBackground, requestVersion: request.version, keepAlive: keepAlive,

@@ -14,6 +14,9 @@ struct HTTPRequestParser: Sendable {
     struct Limits: Sendable, Equatable {
         var maximumHeadSize: Int
         var maximumBodySize: Int
+        /// `--max-packet-size`: a job whose request packet (function, unique key and workload)
+        /// would be longer gets 413, as a binary client's packet would be rejected.
+        var maximumPacketSize = Int.max
     }
 
     /// An event that `next()` found in the buffered bytes.

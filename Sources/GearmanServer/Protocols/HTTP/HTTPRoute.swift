@@ -21,6 +21,10 @@ struct HTTPJobSubmission: Sendable, Equatable {
     let isBackground: Bool
     let workload: [UInt8]
 
+    /// The body length of `packet`, without building it: the function, the unique key and the
+    /// workload, separated by two NUL bytes.
+    var packetBodyLength: Int { function.count + 1 + unique.count + 1 + workload.count }
+
     /// The request packet the core handles, as a binary client would send it.
     var packet: Packet {
         let type: PacketType
