@@ -22,10 +22,12 @@ import Synchronization
 ///       remove: function length UInt32, function, unique length UInt32, unique
 ///       end of batch: nothing more
 ///
-/// Opening the file replays it. The first record that is cut short or fails its checksum ends
-/// the valid part: a crash during an append leaves such a torn tail. Replay applies a batch only
-/// when its end-of-batch record is valid, so a commit is stored whole or not at all, and the file
-/// is truncated after the last whole batch, so new records follow it.
+/// Opening the file replays it. Replay applies a batch only when its end-of-batch record is
+/// valid, so a commit is stored whole or not at all. An incomplete last batch, which a crash
+/// during a commit leaves, is a torn tail: the file is truncated after the last whole batch, so
+/// new records follow it. A damaged record with more data after it is corruption: opening fails
+/// and leaves the file unchanged, because the batches after it may hold acknowledged jobs.
+/// `replay` gives the exact rule.
 ///
 /// A record is dead once its job is removed or replaced, and remove and end-of-batch records are
 /// dead from the start. Compaction starts when the log contains more than `compactionThreshold`
@@ -89,7 +91,8 @@ public final class AppendLogQueueStore: QueueStore {
     /// - Parameter compactionThreshold: the number of dead records above which a commit
     ///   compacts the log, provided they are also more than half of it.
     /// - Throws: `QueueStoreError.openFailed` when the file cannot be created, read or locked,
-    ///   or is not a queue log.
+    ///   is not a queue log, or is corrupt before its end; the message then gives the offset
+    ///   and the repair.
     public init(
         path: String, fsyncPolicy: FsyncPolicy = .always,
         compactionThreshold: Int = AppendLogQueueStore.defaultCompactionThreshold, logger: Logger = .disabled
@@ -281,6 +284,11 @@ public final class AppendLogQueueStore: QueueStore {
             var end = 0
             for (key, location) in state.live.sorted(by: { $0.value.offset < $1.value.offset }) {
                 let record = try read(state.fd, offset: location.offset, count: location.size)
+                // A record damaged on disk since the replay would make the next start reject
+                // the compacted file, so the old log stays in use instead.
+                guard case .operation(.add) = AppendLogRecord.decode(record[...]) else {
+                    throw LogFailure("the record at offset \(location.offset) no longer passes its checksum")
+                }
                 live[key] = RecordLocation(offset: end + buffer.count, size: record.count)
                 buffer += record
                 if buffer.count >= 1 << 20 {
@@ -340,6 +348,24 @@ extension AppendLogQueueStore {
     }
 
     /// Reads every record, builds the index of live jobs and truncates a torn tail.
+    ///
+    /// Replay stops at the first record it cannot use. What follows the last whole batch is then
+    /// judged by this rule:
+    ///
+    /// - Torn tail, cut off with a warning. The records after the last whole batch are whole
+    ///   and valid but have no end-of-batch record. The file ends at a record boundary, inside
+    ///   a record (a header cut short, or a length field that reaches past the end of the file),
+    ///   or in zero bytes only. A crash during a commit's single write leaves a prefix of that
+    ///   write, so that commit never returned. A file system that lost the data of a grown file
+    ///   in a machine crash leaves zeros, which only the `never` and interval policies expose.
+    /// - Corruption, rejected without changing the file. That is a whole record that fails its
+    ///   checksum or cannot be decoded, unless it and every byte after it are zero, or a length
+    ///   field past the end of the file followed by a valid end-of-batch record. A crash does
+    ///   not change bytes that were written, so this is damage after the write, and the damaged
+    ///   batch (even the last one) or a later batch may hold acknowledged jobs.
+    ///
+    /// NOTE: a damaged length field in the last batch that reaches past the end of the file
+    /// looks exactly like a torn write, so that batch is cut off as a torn tail.
     private static func replay(_ fd: Int32, path: String, logger: Logger) throws(LogFailure) -> State {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw LogFailure(SystemError.current("fstat")) }
@@ -358,12 +384,22 @@ extension AppendLogQueueStore {
         var reader = SequentialReader(fd: fd, size: size)
         var offset = AppendLogRecord.magic.count
         var batch: [(operation: StoreOperation, location: RecordLocation)] = []
+        var stop: ReplayStop?
         state.end = offset
-        while let header = try reader.read(at: offset, count: AppendLogRecord.headerSize),
-            let payloadLength = AppendLogRecord.payloadLength(header: header[...]),
-            let record = try reader.read(at: offset, count: AppendLogRecord.headerSize + payloadLength),
-            let entry = AppendLogRecord.decode(record[...])
-        {
+        while offset < size {
+            guard let header = try reader.read(at: offset, count: AppendLogRecord.headerSize) else {
+                stop = .headerCutShort
+                break
+            }
+            let payloadLength = AppendLogRecord.payloadLength(header: header[...]) ?? 0
+            guard let record = try reader.read(at: offset, count: AppendLogRecord.headerSize + payloadLength) else {
+                stop = .lengthPastEnd(payloadLength)
+                break
+            }
+            guard let entry = AppendLogRecord.decode(record[...]) else {
+                stop = .invalidRecord
+                break
+            }
             let location = RecordLocation(offset: offset, size: record.count)
             offset += record.count
             guard case .operation(let operation) = entry else {
@@ -382,15 +418,76 @@ extension AppendLogQueueStore {
             }
             batch.append((operation, location))
         }
-        if state.end < size {
-            guard ftruncate(fd, off_t(state.end)) == 0, fsync(fd) == 0 else {
-                throw LogFailure(SystemError.current("truncating the torn tail"))
-            }
-            logger.warning(
-                "logfile \(path): dropped \(size - state.end) bytes after the last whole batch at offset "
-                    + "\(state.end), left by a crash during a commit; \(state.live.count) jobs remain")
+        guard state.end < size else { return state }
+
+        let tail = LogTail(
+            start: state.end, stopOffset: offset, size: size, stop: stop, operations: batch.map(\.operation))
+        if let damage = try damage(of: tail, fd: fd) {
+            throw LogFailure(
+                "the log is damaged at offset \(offset): \(damage), and \(size - offset) bytes follow from there "
+                    + "to the end of the file, which may hold acknowledged jobs. The server left the file unchanged. "
+                    + "Move the file away to start with an empty queue, or repair it: 'truncate -s \(state.end) "
+                    + "\(path)' keeps what was stored before the damage (\(jobCount(state.live.count))) "
+                    + "and loses the rest")
         }
+        guard ftruncate(fd, off_t(state.end)) == 0, fsync(fd) == 0 else {
+            throw LogFailure(SystemError.current("truncating the torn tail"))
+        }
+        logger.warning("logfile \(path): \(tail.summary); the log now stores \(jobCount(state.live.count))")
         return state
+    }
+
+    /// Returns why the bytes after the last whole batch are corruption, or nil for a torn tail;
+    /// `replay` documents the rule.
+    private static func damage(of tail: LogTail, fd: Int32) throws(LogFailure) -> String? {
+        switch tail.stop {
+        case nil, .headerCutShort:
+            return nil
+        case .lengthPastEnd(let payloadLength):
+            let searchStart = tail.stopOffset + AppendLogRecord.headerSize
+            guard let found = try find(AppendLogRecord.endOfBatch, in: fd, from: searchStart, to: tail.size) else {
+                return nil
+            }
+            return "the record there claims \(payloadLength) payload bytes, past the end of the file, "
+                + "but a valid end-of-batch record follows at offset \(found)"
+        case .invalidRecord:
+            guard try !isZero(fd, from: tail.stopOffset, to: tail.size) else { return nil }
+            return "the record there fails its checksum or cannot be decoded"
+        }
+    }
+
+    /// Returns the offset of the first copy of `pattern` in the file between `start` and `end`.
+    private static func find(_ pattern: [UInt8], in fd: Int32, from start: Int, to end: Int) throws(LogFailure) -> Int?
+    {
+        let chunkSize = 1 << 20
+        var chunkStart = start
+        while chunkStart + pattern.count <= end {
+            let chunk = try read(fd, offset: chunkStart, count: min(chunkSize, end - chunkStart))
+            if chunk.count >= pattern.count {
+                for index in 0...(chunk.count - pattern.count)
+                where chunk[index] == pattern[0] && chunk[index..<(index + pattern.count)].elementsEqual(pattern) {
+                    return chunkStart + index
+                }
+            }
+            // The next chunk overlaps this one, so a copy across the boundary is found too.
+            chunkStart += max(1, chunk.count - pattern.count + 1)
+        }
+        return nil
+    }
+
+    /// Returns whether every byte of the file between `start` and `end` is zero.
+    private static func isZero(_ fd: Int32, from start: Int, to end: Int) throws(LogFailure) -> Bool {
+        var chunkStart = start
+        while chunkStart < end {
+            let chunk = try read(fd, offset: chunkStart, count: min(1 << 20, end - chunkStart))
+            guard chunk.allSatisfy({ $0 == 0 }) else { return false }
+            chunkStart += chunk.count
+        }
+        return true
+    }
+
+    private static func jobCount(_ count: Int) -> String {
+        count == 1 ? "1 job" : "\(count) jobs"
     }
 
     private static func notALog() -> LogFailure {
@@ -444,6 +541,48 @@ extension AppendLogQueueStore {
         guard fd >= 0 else { return SystemError.current("open \(folder)") }
         defer { Glibc.close(fd) }
         return fsync(fd) == 0 ? nil : SystemError.current("fsync \(folder)")
+    }
+}
+
+/// The reason replay stopped before the end of the file.
+private enum ReplayStop {
+    /// Fewer bytes than a record header remain.
+    case headerCutShort
+    /// The header's payload length, which reaches past the end of the file.
+    case lengthPastEnd(Int)
+    /// A whole record fails its checksum or cannot be decoded.
+    case invalidRecord
+}
+
+/// The bytes after the last whole batch, for the replay's warning and its torn-tail check.
+private struct LogTail {
+    /// The offset of the first byte after the last whole batch.
+    var start: Int
+    /// The offset of the record where replay stopped, or the file size when it read every record.
+    var stopOffset: Int
+    var size: Int
+    var stop: ReplayStop?
+    /// The valid operations after `start`, which lack their end-of-batch record.
+    var operations: [StoreOperation]
+
+    /// A sentence that lists what truncating the tail drops.
+    var summary: String {
+        let adds = operations.count { if case .add = $0 { true } else { false } }
+        var text =
+            "dropped the last \(size - start) bytes, from offset \(start) on, the incomplete batch that a crash "
+            + "during a commit leaves: whole records without an end-of-batch record (adds: \(adds), "
+            + "removes: \(operations.count - adds))"
+        switch stop {
+        case nil:
+            break
+        case .headerCutShort:
+            text += ", then a record header cut short at offset \(stopOffset)"
+        case .lengthPastEnd(let payloadLength):
+            text += ", then a record cut short at offset \(stopOffset) that claims \(payloadLength) payload bytes"
+        case .invalidRecord:
+            text += ", then \(size - stopOffset) zero bytes from offset \(stopOffset)"
+        }
+        return text
     }
 }
 

@@ -98,23 +98,116 @@ struct AppendLogQueueStoreTests {
         #expect(try again.load() == early + [after])
     }
 
-    @Test("a record with a bad checksum ends the replay")
-    func corruptRecord() throws {
+    @Test("a torn tail in zero bytes is truncated")
+    func zeroFilledTail() throws {
         let folder = TemporaryFolder()
         let path = folder.file("queue.log")
         let kept = SampleJobs.job("f", "kept")
         let store = try AppendLogQueueStore(path: path)
         try store.commit([.add(kept)])
         let sizeAfterKept = fileSize(path)
-        try store.commit([.add(SampleJobs.job("f", "corrupted", data: Array("payload".utf8)))])
         store.close()
 
-        flipByte(in: path, at: fileSize(path) - 12)
+        // A file system that grew the file but lost its data after a machine crash leaves zeros.
+        truncateFile(path, to: sizeAfterKept + 4096)
         let reopened = try AppendLogQueueStore(path: path)
         defer { reopened.close() }
 
         #expect(try reopened.load() == [kept])
         #expect(fileSize(path) == sizeAfterKept)
+    }
+
+    @Test("corruption before later batches is rejected and the file is kept")
+    func corruptionInTheMiddle() throws {
+        let folder = TemporaryFolder()
+        let (path, sizeAfterFirst) = try writeThreeBatchLog(in: folder)
+
+        // A byte inside the payload of the second batch's add record.
+        flipByte(in: path, at: sizeAfterFirst + 20)
+        let before = try fileBytes(path)
+        let error = #expect(throws: QueueStoreError.self) { try AppendLogQueueStore(path: path) }
+
+        #expect(try fileBytes(path) == before)
+        let message = String(describing: error)
+        #expect(message.contains("damaged at offset \(sizeAfterFirst)"), "\(message)")
+        #expect(message.contains("fails its checksum"), "\(message)")
+        #expect(message.contains("truncate -s \(sizeAfterFirst) \(path)"), "\(message)")
+        #expect(message.contains("(1 job)"), "\(message)")
+        #expect(!fileExists(path + ".compact"))
+    }
+
+    @Test("a damaged length before later batches is rejected")
+    func damagedLengthInTheMiddle() throws {
+        let folder = TemporaryFolder()
+        let (path, sizeAfterFirst) = try writeThreeBatchLog(in: folder)
+
+        // The high byte of the second batch's first length field: the record now claims more
+        // bytes than the file holds, as a torn write would, but whole batches follow it.
+        flipByte(in: path, at: sizeAfterFirst + 3)
+        let before = try fileBytes(path)
+        let error = #expect(throws: QueueStoreError.self) { try AppendLogQueueStore(path: path) }
+
+        #expect(try fileBytes(path) == before)
+        let message = String(describing: error)
+        #expect(message.contains("damaged at offset \(sizeAfterFirst)"), "\(message)")
+        #expect(message.contains("valid end-of-batch record follows"), "\(message)")
+    }
+
+    /// A flipped byte in the last batch, with nothing after it, is corruption: a crash leaves a
+    /// prefix of a write, never a whole record with other bytes, and the batch may have been
+    /// acknowledged, so replay must not drop it silently.
+    @Test(
+        "a flipped byte in the last batch is rejected",
+        arguments: [
+            ("add record", 12),
+            ("end-of-batch record", 1),
+        ])
+    func corruptionInTheLastBatch(_ place: String, bytesFromEnd: Int) throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let store = try AppendLogQueueStore(path: path)
+        try store.commit([.add(SampleJobs.job("f", "kept"))])
+        try store.commit([.add(SampleJobs.job("f", "last", data: Array("payload".utf8)))])
+        store.close()
+
+        flipByte(in: path, at: fileSize(path) - bytesFromEnd)
+        let before = try fileBytes(path)
+
+        #expect(throws: QueueStoreError.self, "flipped byte in the \(place)") {
+            try AppendLogQueueStore(path: path)
+        }
+        #expect(try fileBytes(path) == before)
+    }
+
+    @Test("the last batch cut inside a record is a torn tail")
+    func lastBatchCutInsideRecord() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let kept = SampleJobs.job("f", "kept")
+        let store = try AppendLogQueueStore(path: path)
+        try store.commit([.add(kept)])
+        let sizeAfterKept = fileSize(path)
+        try store.commit([.add(SampleJobs.job("f", "torn", data: Array("payload".utf8))), .remove(kept.key)])
+        store.close()
+
+        // Cut inside the remove record, after the whole add record of the same batch.
+        truncateFile(path, to: fileSize(path) - 12)
+        let cutSize = fileSize(path)
+        let logPath = folder.file("server.log")
+        let logger = try Logger(level: .warning, destination: .file(logPath))
+        let reopened = try AppendLogQueueStore(path: path, logger: logger)
+        defer { reopened.close() }
+
+        #expect(try reopened.load() == [kept])
+        #expect(fileSize(path) == sizeAfterKept)
+        let log = String(decoding: try fileBytes(logPath), as: UTF8.self)
+        #expect(log.contains("WARNING"), "\(log)")
+        #expect(
+            log.contains("dropped the last \(cutSize - sizeAfterKept) bytes, from offset \(sizeAfterKept) on"), "\(log)"
+        )
+        #expect(log.contains("whole records without an end-of-batch record (adds: 1, removes: 0)"), "\(log)")
+        #expect(log.contains("then a record cut short at offset"), "\(log)")
+        #expect(log.contains("the log now stores 1 job"), "\(log)")
     }
 
     @Test("a file cut inside its header is started again")
@@ -161,6 +254,28 @@ struct AppendLogQueueStoreTests {
         let reopened = try AppendLogQueueStore(path: path)
         defer { reopened.close() }
         #expect(try reopened.load() == live + [extra])
+    }
+
+    @Test("compaction skips a log with a record damaged since the replay")
+    func compactionKeepsDamagedLog() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        let store = try AppendLogQueueStore(path: path, compactionThreshold: 2)
+        defer { store.close() }
+        let kept = SampleJobs.job("f", "kept", data: Array("payload".utf8))
+        try store.commit([.add(kept)])
+        // Inside the data of the only add record that stays live.
+        flipByte(in: path, at: fileSize(path) - 12)
+
+        for number in 0..<4 {
+            let job = SampleJobs.job("f", "job-\(number)")
+            try store.commit([.add(job)])
+            try store.commit([.remove(job.key)])
+        }
+
+        // A compacted copy of the damaged record would make the next start reject the new file.
+        #expect(store.fileStatistics.records == 2 + 4 * 4)
+        #expect(!fileExists(path + ".compact"))
     }
 
     @Test("no compaction while at most half of the log is dead")

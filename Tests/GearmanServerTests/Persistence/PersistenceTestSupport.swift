@@ -106,6 +106,34 @@ func copyFile(from source: String, to destination: String) throws {
     }
 }
 
+/// Writes an append-only log of three batches of one add each to `queue.log` in `folder`.
+///
+/// - Returns: the path and the size of the file after the first batch, where the second starts.
+func writeThreeBatchLog(in folder: TemporaryFolder) throws -> (path: String, sizeAfterFirst: Int) {
+    let path = folder.file("queue.log")
+    let store = try AppendLogQueueStore(path: path)
+    defer { store.close() }
+    try store.commit([.add(SampleJobs.job("f", "1"))])
+    let sizeAfterFirst = fileSize(path)
+    try store.commit([.add(SampleJobs.job("f", "2", data: Array("second".utf8)))])
+    try store.commit([.add(SampleJobs.job("f", "3"))])
+    return (path, sizeAfterFirst)
+}
+
+/// Returns every byte of a file.
+func fileBytes(_ path: String) throws -> [UInt8] {
+    guard let input = fopen(path, "rb") else { throw SystemError.current("fopen \(path)") }
+    defer { fclose(input) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = fread(&buffer, 1, buffer.count, input)
+        if count == 0 { break }
+        bytes += buffer[0..<count]
+    }
+    return bytes
+}
+
 /// Flips one byte of a file, to simulate corruption.
 func flipByte(in path: String, at offset: Int) {
     let fd = open(path, O_RDWR)
