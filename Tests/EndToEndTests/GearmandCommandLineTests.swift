@@ -51,6 +51,18 @@ struct GearmandCommandLineTests {
         #expect(result.termination == .exited(0), "stderr: \(result.errorText)")
     }
 
+    @Test(arguments: [
+        (["--logfile-fsync=abc", "--logfile-path=/tmp/z.log"], "--logfile-fsync: invalid value 'abc'"),
+        (["--logfile-fsync=-5", "--logfile-path=/tmp/z.log"], "--logfile-fsync: invalid value '-5'"),
+        (["--logfile-fsync=0", "--logfile-path=/tmp/z.log"], "--logfile-fsync: invalid value '0'"),
+        ([], "--logfile-path: missing"),
+    ])
+    func checkArgumentsRejectsLogfileOptions(_ options: [String], expected: String) async throws {
+        let result = try await Self.runGearmand(["--check-args", "-q", "logfile"] + options)
+        #expect(result.termination == .exited(1), "stderr: \(result.errorText)")
+        #expect(result.errorText.hasPrefix("gearmand: \(expected)"), "stderr: \(result.errorText)")
+    }
+
     @Test func versionOptionPrintsVersion() async throws {
         let result = try await Self.runGearmand(["-V"])
         #expect(result.termination == .exited(0))

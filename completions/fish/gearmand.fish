@@ -57,5 +57,5 @@ complete -c gearmand -l libsqlite3-table -r -f -d 'Table of the libsqlite3 queue
 complete -c gearmand -l store-queue-on-shutdown -d 'libsqlite3: write the queue only when the server stops, trading crash safety for speed.'
 complete -c gearmand -l libpq-conninfo -r -f -d 'PostgreSQL connection string of the Postgres queue, such as \'host=127.0.0.1 dbname=gearman\'.'
 complete -c gearmand -l libpq-table -r -f -d 'Table of the Postgres queue.'
-complete -c gearmand -l logfile-path -r -f -d 'Append-only log file of the logfile queue.'
-complete -c gearmand -l logfile-fsync -r -f -d 'When the logfile queue calls fsync: always (once per batch), never, or at most every N milliseconds.'
+complete -c gearmand -l logfile-path -r -f -d 'Append-only log file of the logfile queue; required with -q logfile.'
+complete -c gearmand -l logfile-fsync -r -f -d 'When the logfile queue calls fsync: always (once per batch), never, or at most every N milliseconds (N > 0).'

@@ -81,6 +81,12 @@ public enum CommandLineParser {
             let given = current >= 1 && current <= arguments.count ? arguments[current - 1] : ""
             switch code {
             case Int32(UInt8(ascii: "?")):
+                // getopt_long sets optopt to a long option's value when `--name=value` gives a
+                // value to an option that takes none.
+                if cgs_optopt() >= 1000 {
+                    let name = specs[Int(cgs_optopt()) - 1000].long
+                    throw CommandLineError("option '--\(name)' does not take a value, but '\(given)' gives one")
+                }
                 if cgs_optopt() != 0 {
                     throw CommandLineError("unknown option '-\(Character(Unicode.Scalar(UInt8(cgs_optopt()))))'")
                 }

@@ -173,12 +173,13 @@ extension GearmandOptions {
                 "libpq-table", argument: .required("TABLE"), help: "Table of the Postgres queue.", default: "queue",
                 section: queues),
             OptionSpec(
-                "logfile-path", argument: .required("FILE"), help: "Append-only log file of the logfile queue.",
+                "logfile-path", argument: .required("FILE"),
+                help: "Append-only log file of the logfile queue; required with -q logfile.",
                 section: queues),
             OptionSpec(
                 "logfile-fsync", argument: .required("POLICY"),
                 help:
-                    "When the logfile queue calls fsync: always (once per batch), never, or at most every N milliseconds.",
+                    "When the logfile queue calls fsync: always (once per batch), never, or at most every N milliseconds (N > 0).",
                 default: "always", section: queues),
         ]
         for name in unsupportedQueueOptionNames.sorted() {

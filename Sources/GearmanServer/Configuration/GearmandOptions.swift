@@ -54,7 +54,8 @@ extension GearmandOptions {
     /// named by `--config-file` or an `@FILE` argument), then from the command line, so the
     /// command line wins.
     ///
-    /// - Throws: `CommandLineError` with a message naming the option and the problem.
+    /// - Throws: `CommandLineError` with a message naming the option and the problem, also for
+    ///   a persistent queue option with an invalid value or a required one that is missing.
     public static func parse(_ arguments: [String], environment: [String: String] = [:]) throws -> GearmandOptions {
         var commandLine: [String] = []
         var configFiles: [String] = []
@@ -100,6 +101,12 @@ extension GearmandOptions {
             && (options.server.queueOptions["libsqlite3-db"] ?? "").isEmpty
         {
             options.server.queueOptions["libsqlite3-db"] = QueueStores.defaultSQLitePath
+        }
+        // Checked here, not when the store opens, so --check-args rejects what would stop the start.
+        do {
+            try QueueStores.validate(type: options.server.queueType, options: options.server.queueOptions)
+        } catch {
+            throw CommandLineError(error.description)
         }
         return options
     }

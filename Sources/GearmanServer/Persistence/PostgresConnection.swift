@@ -216,7 +216,7 @@ final class PostgresConnection {
         return PostgresFailure(message: message.isEmpty ? "unknown libpq error" : message, connectionLost: !isConnected)
     }
 
-    private static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
+    static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
         guard let message else { return "" }
         var text = String(cString: message)
         while text.last == "\n" {

@@ -1,3 +1,4 @@
+import CPostgres
 import GearmanKit
 
 /// Creates the persistent queue that `gearmand -q NAME` and the queue options select.
@@ -26,18 +27,12 @@ public enum QueueStores {
     public static func make(
         type: String, options: [String: String], logger: Logger = .disabled
     ) throws -> (any QueueStore)? {
+        try validate(type: type, options: options)
         switch type.lowercased() {
-        case "builtin":
-            return nil
         case "libsqlite3":
-            guard let path = options["libsqlite3-db"], !path.isEmpty else {
-                throw QueueStoreError.invalidOption(
-                    option: "libsqlite3-db",
-                    message: "missing; the libsqlite3 queue needs a database file, such as "
-                        + "--libsqlite3-db=/var/lib/gearman/queue.db")
-            }
             return try SQLiteQueueStore(
-                path: path, table: options["libsqlite3-table"] ?? SQLiteQueueStore.defaultTable,
+                path: options["libsqlite3-db"] ?? "",
+                table: options["libsqlite3-table"] ?? SQLiteQueueStore.defaultTable,
                 storesQueueOnShutdown: try flag("store-queue-on-shutdown", in: options), logger: logger)
         case "postgres", "libpq":
             return try PostgresQueueStore(
@@ -45,17 +40,77 @@ public enum QueueStores {
                 table: options["libpq-table"] ?? PostgresQueueStore.defaultTable,
                 logger: logger)
         case "logfile":
+            return try AppendLogQueueStore(
+                path: options["logfile-path"] ?? "", fsyncPolicy: try fsyncPolicy(options["logfile-fsync"]),
+                logger: logger)
+        default:
+            return nil
+        }
+    }
+
+    /// Checks the queue type and the value of every store option given, without opening a file,
+    /// a database or a connection, so `gearmand --check-args` finds what would stop the start.
+    ///
+    /// Every option in `options` is checked, also one that belongs to another store than `type`,
+    /// because a bad value is a mistake in the configuration either way. A required option is
+    /// required only by its own store.
+    ///
+    /// - Throws: `QueueStoreError.unknownQueueType`, or `QueueStoreError.invalidOption` naming
+    ///   the option, its value and what is expected.
+    public static func validate(type: String, options: [String: String]) throws(QueueStoreError) {
+        let lowercasedType = type.lowercased()
+        guard ["builtin", "libsqlite3", "postgres", "libpq", "logfile"].contains(lowercasedType) else {
+            throw QueueStoreError.unknownQueueType(type)
+        }
+        if let table = options["libsqlite3-table"] {
+            _ = try QueueTableName.validate(table, option: "libsqlite3-table")
+        }
+        _ = try flag("store-queue-on-shutdown", in: options)
+        if let table = options["libpq-table"] {
+            _ = try QueueTableName.validate(table, option: "libpq-table")
+        }
+        if let conninfo = options["libpq-conninfo"] {
+            try validateConninfo(conninfo)
+        }
+        _ = try fsyncPolicy(options["logfile-fsync"])
+
+        switch lowercasedType {
+        case "libsqlite3":
+            guard let path = options["libsqlite3-db"], !path.isEmpty else {
+                throw QueueStoreError.invalidOption(
+                    option: "libsqlite3-db",
+                    message: "missing; the libsqlite3 queue needs a database file, such as "
+                        + "--libsqlite3-db=/var/lib/gearman/queue.db")
+            }
+        case "logfile":
             guard let path = options["logfile-path"], !path.isEmpty else {
                 throw QueueStoreError.invalidOption(
                     option: "logfile-path",
                     message:
                         "missing; the logfile queue needs a file, such as --logfile-path=/var/lib/gearman/queue.log")
             }
-            return try AppendLogQueueStore(
-                path: path, fsyncPolicy: try fsyncPolicy(options["logfile-fsync"]), logger: logger)
         default:
-            throw QueueStoreError.unknownQueueType(type)
+            break
         }
+    }
+
+    /// Checks the syntax of a libpq connection string with `PQconninfoParse`, which parses
+    /// without connecting. An empty string is valid: libpq then uses its defaults and the
+    /// PG environment variables.
+    private static func validateConninfo(_ conninfo: String) throws(QueueStoreError) {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let parsed = PQconninfoParse(conninfo, &errorMessage)
+        defer {
+            PQconninfoFree(parsed)
+            PQfreemem(errorMessage)
+        }
+        guard parsed == nil else { return }
+        let reason = errorMessage.map { PostgresConnection.trimmed($0) } ?? "out of memory"
+        throw QueueStoreError.invalidOption(
+            option: "libpq-conninfo",
+            // The string is left out because it may contain a password.
+            message: "invalid connection string: \(reason); "
+                + "use key=value pairs such as 'host=localhost dbname=gearman' or a postgresql:// URI")
     }
 
     /// Parses `logfile-fsync`: `always` (the default), `never`, or an interval in milliseconds.

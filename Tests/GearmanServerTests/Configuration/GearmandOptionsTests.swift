@@ -26,6 +26,63 @@ struct GearmandOptionsTests {
         #expect(throws: CommandLineError.self) { try GearmandOptions.parse(["--mysql-host", "localhost"]) }
     }
 
+    @Test(
+        "invalid store options fail the parse",
+        arguments: [
+            (
+                ["-q", "logfile", "--logfile-path=/tmp/z.log", "--logfile-fsync=abc"],
+                "--logfile-fsync: invalid value 'abc'"
+            ),
+            (
+                ["-q", "logfile", "--logfile-path=/tmp/z.log", "--logfile-fsync=-5"],
+                "--logfile-fsync: invalid value '-5'"
+            ),
+            (
+                ["-q", "logfile", "--logfile-path=/tmp/z.log", "--logfile-fsync=0"],
+                "--logfile-fsync: invalid value '0'"
+            ),
+            (["-q", "logfile"], "--logfile-path: missing"),
+            (["-q", "logfile", "--logfile-path="], "--logfile-path: missing"),
+            (["-q", "libsqlite3", "--libsqlite3-table=bad-name"], "--libsqlite3-table: invalid table name 'bad-name'"),
+            (
+                ["-q", "libsqlite3", "--store-queue-on-shutdown=maybe"],
+                "option '--store-queue-on-shutdown' does not take a value"
+            ),
+            (["-q", "Postgres", "--libpq-table=1jobs"], "--libpq-table: invalid table name '1jobs'"),
+            (["-q", "Postgres", "--libpq-conninfo=host"], "--libpq-conninfo: invalid connection string"),
+            // A bad value is a mistake even when another store is selected.
+            (["--logfile-fsync=abc"], "--logfile-fsync: invalid value 'abc'"),
+        ])
+    func invalidStoreOptions(_ arguments: [String], expectedPrefix: String) {
+        for extra in [[], ["--check-args"]] {
+            let error = #expect(throws: CommandLineError.self) { try GearmandOptions.parse(arguments + extra) }
+            let message = error?.message ?? ""
+            #expect(message.hasPrefix(expectedPrefix), "\(arguments + extra): \(message)")
+        }
+    }
+
+    @Test("valid store options pass --check-args without opening the store")
+    func validStoreOptions() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("z.log")
+        let options = try GearmandOptions.parse([
+            "--check-args", "-q", "logfile", "--logfile-path=\(path)", "--logfile-fsync=100",
+            "--libpq-conninfo=host=127.0.0.1 dbname=gearman", "--libpq-table=jobs",
+        ])
+
+        #expect(options.action == .checkArguments)
+        #expect(!fileExists(path))
+    }
+
+    @Test("--check-args exits 1 for an invalid store option")
+    func checkArgumentsExitStatus() {
+        let status = Gearmand.main(
+            arguments: ["--check-args", "-q", "logfile", "--logfile-path=/tmp/z.log", "--logfile-fsync=abc"],
+            environment: [:])
+
+        #expect(status == 1)
+    }
+
     @Test("config file words after # are a comment, wherever the # is")
     func configFileComments() {
         let words = GearmandOptions.configFileWords("# first\n--port=1 --threads=2 # note --verbose=info\n\t-j 3\r\n")
