@@ -444,6 +444,8 @@ extension AppendLogQueueStore {
         case nil, .headerCutShort:
             return nil
         case .lengthPastEnd(let payloadLength):
+            // NOTE: job data that contains the 9 bytes of an end-of-batch record, cut short by a
+            // crash, is taken for corruption too, so the start fails although nothing is damaged.
             let searchStart = tail.stopOffset + AppendLogRecord.headerSize
             guard let found = try find(AppendLogRecord.endOfBatch, in: fd, from: searchStart, to: tail.size) else {
                 return nil
