@@ -101,6 +101,16 @@ final class CoreHarness {
         return created.stringArgument(0)
     }
 
+    /// Submits a foreground job and has a new worker for its function take it.
+    func startRunningJob(_ function: String, unique: String) -> (client: Session, worker: Session, handle: String) {
+        let client = connect()
+        let handle = submit(client, function, unique: unique)
+        let worker = connect()
+        send(worker, .canDo, function)
+        _ = grab(worker)
+        return (client, worker, handle)
+    }
+
     /// Makes a worker for the given functions that has sent PRE_SLEEP.
     func sleepingWorker(_ functions: String...) -> Session {
         let worker = connect()

@@ -186,11 +186,7 @@ struct FailureRuleTests {
     @Test("WORK_STATUS is relayed and reported by GET_STATUS")
     func workStatus() {
         let harness = CoreHarness()
-        let client = harness.connect()
-        let handle = harness.submit(client, "f", unique: "s")
-        let worker = harness.connect()
-        harness.send(worker, .canDo, "f")
-        _ = harness.grab(worker)
+        let (client, worker, handle) = harness.startRunningJob("f", unique: "s")
         harness.send(worker, .workStatus, handle, "3", "10")
         let relayed = harness.take(client)
         #expect(relayed.map(\.type) == [.workStatus])
@@ -201,6 +197,32 @@ struct FailureRuleTests {
         let unknown = harness.send(client, .getStatus, "H:test:999")
         #expect(
             unknown.first?.arguments.map { String(decoding: $0, as: UTF8.self) } == ["H:test:999", "0", "0", "0", "0"])
+    }
+
+    @Test("a NUL after the handle or name of a one-argument packet ends it, as in gearmand 1.1.20")
+    func trailingNulInOneArgumentPackets() {
+        let harness = CoreHarness()
+        let (client, worker, handle) = harness.startRunningJob("f", unique: "s")
+        func fields(_ packets: [Packet]) -> [String]? {
+            packets.first?.arguments.map { String(decoding: $0, as: UTF8.self) }
+        }
+        // The frame parser gives a one-argument packet its whole body as the argument, NUL included.
+        func packet(_ type: PacketType, _ body: String) -> Packet {
+            Packet(magic: .request, type: type, arguments: [Array(body.utf8)[...]])
+        }
+        let status = harness.send(client, packet(.getStatus, handle + "\0"))
+        #expect(fields(status) == [handle, "1", "1", "0", "0"])
+        let unique = harness.send(client, packet(.getStatusUnique, "s\0extra"))
+        #expect(fields(unique) == ["s", "1", "1", "0", "0", "1"])
+        let option = harness.send(client, packet(.optionRequest, "exceptions\0"))
+        #expect(option.map(\.type) == [.optionResponse])
+
+        let failed = harness.send(worker, packet(.workFail, handle + "\0"))
+        #expect(failed.isEmpty)
+        let relayed = harness.take(client)
+        #expect(relayed.map(\.type) == [.workFail])
+        #expect(fields(relayed) == [handle])
+        #expect(harness.core.jobs.isEmpty)
     }
 
     @Test("results for a job the worker does not hold get JOB_NOT_FOUND")

@@ -128,10 +128,11 @@ extension JobCore {
     }
 
     /// Handles OPTION_REQ; only `exceptions` is known.
-    func setOption(_ name: ArraySlice<UInt8>, for session: Session, outbox: inout Outbox) {
-        if String(decoding: name, as: UTF8.self).lowercased() == "exceptions" {
+    func setOption(_ body: ArraySlice<UInt8>, for session: Session, outbox: inout Outbox) {
+        // As gearmand 1.1.20 does, the name ends at a NUL and the reply echoes the whole body.
+        if String(decoding: Self.leadingField(body), as: UTF8.self).lowercased() == "exceptions" {
             session.wantsExceptions = true
-            outbox.send(.optionResponse, [name], to: session)
+            outbox.send(.optionResponse, [body], to: session)
         } else {
             outbox.sendError("UNKNOWN_OPTION", "Server does not recognize given option", to: session)
         }

@@ -24,9 +24,9 @@ extension JobCore {
         case .submitReduceJobBackground:
             return submit(packet, priority: .normal, background: true, from: session, outbox: &outbox)
         case .getStatus:
-            sendStatus(handle: packet.argument(0), to: session, outbox: &outbox)
+            sendStatus(handle: Self.leadingField(packet.argument(0)), to: session, outbox: &outbox)
         case .getStatusUnique:
-            sendUniqueStatus(unique: packet.argument(0), to: session, outbox: &outbox)
+            sendUniqueStatus(unique: Self.leadingField(packet.argument(0)), to: session, outbox: &outbox)
         case .optionRequest:
             setOption(packet.argument(0), for: session, outbox: &outbox)
         case .echoRequest:
@@ -62,6 +62,14 @@ extension JobCore {
 
     /// Parses a decimal integer the way atoi(3) does: leading blanks and a sign are allowed,
     /// parsing stops at the first non-digit, and no digits give 0.
+    /// Returns the bytes before the first NUL. The argument of a one-argument packet such as
+    /// GET_STATUS or WORK_FAIL is its whole body, but gearmand 1.1.20 reads such a handle or
+    /// name only up to a NUL, and some client libraries end every argument with one.
+    static func leadingField(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        guard let end = bytes.firstIndex(of: 0) else { return bytes }
+        return bytes[..<end]
+    }
+
     static func parseInteger(_ bytes: ArraySlice<UInt8>) -> Int {
         var index = bytes.startIndex
         while index < bytes.endIndex && (bytes[index] == 32 || bytes[index] == 9) { index += 1 }

@@ -141,7 +141,8 @@ extension JobCore {
     /// Relays a WORK_* packet from the worker that holds the job to every listening client, and
     /// finishes the job on WORK_COMPLETE, WORK_FAIL and WORK_EXCEPTION.
     func workResult(_ packet: Packet, from session: Session, outbox: inout Outbox) {
-        let handle = packet.argument(0)
+        // WORK_FAIL has only the handle, which may end with a NUL as for gearmand 1.1.20.
+        let handle = packet.type == .workFail ? Self.leadingField(packet.argument(0)) : packet.argument(0)
         guard let job = job(forHandle: handle), job.worker === session else {
             let message: String
             switch packet.type {
@@ -153,7 +154,7 @@ extension JobCore {
             return
         }
         metrics.jobReported(job, result: packet.type)
-        var relayed = packet
+        var relayed = packet.type == .workFail ? Packet(magic: .request, type: .workFail, arguments: [handle]) : packet
         relayed.magic = .response
         switch packet.type {
         case .workStatus:
