@@ -250,6 +250,13 @@ struct FailureRuleTests {
             assign.first?.arguments.map { String(decoding: $0, as: UTF8.self) }.dropFirst() == [
                 "map", "u", "reduce", "payload",
             ])
+
+        // With an empty reducer name the job is assigned as a plain job, as by gearmand 1.1.20.
+        harness.send(client, .submitReduceJobBackground, "map", "v", "", "", "second")
+        let plain = harness.send(worker, .grabJobAll)
+        #expect(plain.first?.type == .jobAssignUnique)
+        #expect(
+            plain.first?.arguments.map { String(decoding: $0, as: UTF8.self) }.dropFirst() == ["map", "v", "second"])
     }
 
     @Test(

@@ -84,7 +84,9 @@ extension JobCore {
         switch type {
         case .grabJob:
             outbox.send(.jobAssign, [handle, name, job.data], to: session)
-        case .grabJobAll where job.reducer != nil:
+        case .grabJobAll where !(job.reducer?.isEmpty ?? true):
+            // As in gearmand 1.1.20, a reduce job with an empty reducer name is assigned as a
+            // plain job, so a worker does not look for a reducer called "".
             outbox.send(.jobAssignAll, [handle, name, job.unique, job.reducer!, job.data], to: session)
         default:
             outbox.send(.jobAssignUnique, [handle, name, job.unique, job.data], to: session)
