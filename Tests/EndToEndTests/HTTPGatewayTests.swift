@@ -342,7 +342,7 @@ struct HTTPGatewayTests {
         let response = HTTPResponse.parseAll(try connection.receiveUntilClosed())
         #expect(response.map(\.status) == [413])
         try await Task.sleep(for: .seconds(3))
-        // Once the server has closed the socket, the kernel answers the next segment with a
+        // Once the server has closed the socket, the kernel replies to the next segment with a
         // reset, and a later send fails. While the server still lingers, every send succeeds.
         let chunk = [UInt8](repeating: UInt8(ascii: "b"), count: 1024)
         var sendError: (any Error)? = nil
