@@ -18,10 +18,8 @@ struct GearmanClientSequenceTests {
         try await server.startWorker(.reference, functions: ["rev"], command: ["rev"], name: "worker")
 
         for tool in ToolKind.allCases {
-            let input = try InputFIFO(at: server.directory.file("\(tool).fifo"))
+            let (input, client) = try server.startReadingFIFO(tool, ["-n", "-f", "rev"])
             defer { input.close() }
-            let client = try server.start(
-                tool.gearman, server.address + ["-n", "-f", "rev"], name: "\(tool)", standardInput: input.url)
             defer { client.stop() }
             let output = server.directory.file("\(tool).stdout")
 
@@ -32,10 +30,7 @@ struct GearmanClientSequenceTests {
             try input.write("second\n")
             let second = try await waitUntil(timeout: .seconds(10)) { readText(output) == "tsrif\ndnoces\n" }
             #expect(second, "\(tool) stdout: \(readText(output))")
-            #expect(client.isRunning, "\(tool) should wait for more input")
-
-            input.close()
-            #expect(try await client.waitForExit(timeout: .seconds(10)) == .exited(0), "\(tool)")
+            try await expectCleanEnd(of: input, for: client, tool: tool)
             #expect(readText(server.directory.file("\(tool).stderr")) == "")
         }
     }
@@ -48,11 +43,8 @@ struct GearmanClientSequenceTests {
 
         for tool in ToolKind.allCases {
             let function = "later-\(tool)"
-            let input = try InputFIFO(at: server.directory.file("\(tool).fifo"))
+            let (input, client) = try server.startReadingFIFO(tool, ["-b", "-n", "-f", function])
             defer { input.close() }
-            let client = try server.start(
-                tool.gearman, server.address + ["-b", "-n", "-f", function], name: "\(tool)",
-                standardInput: input.url)
             defer { client.stop() }
 
             for count in 1...3 {
@@ -60,10 +52,7 @@ struct GearmanClientSequenceTests {
                 let queued = try await server.waitForJobs(of: function, count: count)
                 #expect(queued, "\(tool) line \(count): \((try? server.adminList("status")) ?? [])")
             }
-            #expect(client.isRunning, "\(tool) should wait for more input")
-
-            input.close()
-            #expect(try await client.waitForExit(timeout: .seconds(10)) == .exited(0), "\(tool)")
+            try await expectCleanEnd(of: input, for: client, tool: tool)
             #expect(readText(server.directory.file("\(tool).stdout")) == "")
         }
     }
@@ -173,4 +162,29 @@ struct GearmanClientSequenceTests {
         #expect(referenceLines.count == 2, "stderr: \(reference.errorText)")
         #expect(referenceLines.allSatisfy { $0.contains("QUEUE_ERROR") }, "stderr: \(reference.errorText)")
     }
+}
+
+extension ToolTestServer {
+    /// Starts `tool`'s gearman against this server with `arguments`, reading standard input
+    /// from a new FIFO, so a test can write one line at a time.
+    fileprivate func startReadingFIFO(_ tool: ToolKind, _ arguments: [String]) throws -> (
+        input: InputFIFO, client: ChildProcess
+    ) {
+        let input = try InputFIFO(at: directory.file("\(tool).fifo"))
+        do {
+            let client = try start(tool.gearman, address + arguments, name: "\(tool)", standardInput: input.url)
+            return (input, client)
+        } catch {
+            input.close()
+            throw error
+        }
+    }
+}
+
+/// Checks that `client` still waits for input, then closes the input and expects `client` to
+/// exit with status 0.
+private func expectCleanEnd(of input: InputFIFO, for client: ChildProcess, tool: ToolKind) async throws {
+    #expect(client.isRunning, "\(tool) should wait for more input")
+    input.close()
+    #expect(try await client.waitForExit(timeout: .seconds(10)) == .exited(0), "\(tool)")
 }

@@ -117,18 +117,24 @@ struct AppendLogQueueStoreTests {
         #expect(fileSize(path) == sizeAfterKept)
     }
 
+    /// Flips the byte at `offset`, opens the log, and returns the error that rejected it. It
+    /// records an issue when the open succeeds or changes the file.
+    private func rejectionAfterFlipping(_ path: String, at offset: Int) throws -> String {
+        flipByte(in: path, at: offset)
+        let before = try fileBytes(path)
+        let error = #expect(throws: QueueStoreError.self) { try AppendLogQueueStore(path: path) }
+        #expect(try fileBytes(path) == before)
+        return String(describing: error)
+    }
+
     @Test("corruption before later batches is rejected and the file is kept")
     func corruptionInTheMiddle() throws {
         let folder = TemporaryFolder()
         let (path, sizeAfterFirst) = try writeThreeBatchLog(in: folder)
 
         // A byte inside the payload of the second batch's add record.
-        flipByte(in: path, at: sizeAfterFirst + 20)
-        let before = try fileBytes(path)
-        let error = #expect(throws: QueueStoreError.self) { try AppendLogQueueStore(path: path) }
+        let message = try rejectionAfterFlipping(path, at: sizeAfterFirst + 20)
 
-        #expect(try fileBytes(path) == before)
-        let message = String(describing: error)
         #expect(message.contains("damaged at offset \(sizeAfterFirst)"), "\(message)")
         #expect(message.contains("fails its checksum"), "\(message)")
         #expect(message.contains("truncate -s \(sizeAfterFirst) \(path)"), "\(message)")
@@ -143,18 +149,14 @@ struct AppendLogQueueStoreTests {
 
         // The high byte of the second batch's first length field: the record now claims more
         // bytes than the file holds, as a torn write would, but whole batches follow it.
-        flipByte(in: path, at: sizeAfterFirst + 3)
-        let before = try fileBytes(path)
-        let error = #expect(throws: QueueStoreError.self) { try AppendLogQueueStore(path: path) }
+        let message = try rejectionAfterFlipping(path, at: sizeAfterFirst + 3)
 
-        #expect(try fileBytes(path) == before)
-        let message = String(describing: error)
         #expect(message.contains("damaged at offset \(sizeAfterFirst)"), "\(message)")
         #expect(message.contains("valid end-of-batch record follows"), "\(message)")
     }
 
-    /// A flipped byte in the last batch, with nothing after it, is corruption: a crash leaves a
-    /// prefix of a write, never a whole record with other bytes, and the batch may have been
+    /// A flipped byte in the last batch, with nothing after it, is corruption. A crash leaves a
+    /// prefix of a write, never a whole record with other bytes. The batch may also have been
     /// acknowledged, so replay must not drop it silently.
     @Test(
         "a flipped byte in the last batch is rejected",
@@ -170,13 +172,8 @@ struct AppendLogQueueStoreTests {
         try store.commit([.add(SampleJobs.job("f", "last", data: Array("payload".utf8)))])
         store.close()
 
-        flipByte(in: path, at: fileSize(path) - bytesFromEnd)
-        let before = try fileBytes(path)
-
-        #expect(throws: QueueStoreError.self, "flipped byte in the \(place)") {
-            try AppendLogQueueStore(path: path)
-        }
-        #expect(try fileBytes(path) == before)
+        let message = try rejectionAfterFlipping(path, at: fileSize(path) - bytesFromEnd)
+        #expect(message.contains("damaged at offset"), "flipped byte in the \(place): \(message)")
     }
 
     @Test("the last batch cut inside a record is a torn tail")
