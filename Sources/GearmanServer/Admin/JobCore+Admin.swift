@@ -188,11 +188,7 @@ extension JobCore {
     /// Removes the queued and scheduled jobs of `function` that are ignored (cancelled, or left
     /// by their last foreground client), which a worker would otherwise drop when it took them.
     private func removeIgnoredJobs(of function: FunctionQueue) {
-        for lane in function.queues.indices {
-            for job in function.queues[lane].removeAll(where: \.isIgnored) {
-                discard(job)
-            }
-        }
+        discardQueuedJobs(of: function, where: \.isIgnored)
         let scheduled = jobs.values.filter { job in
             guard job.function === function, job.isIgnored, case .scheduled = job.state else { return false }
             return true

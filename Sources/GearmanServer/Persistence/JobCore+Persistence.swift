@@ -109,11 +109,7 @@ extension JobCore {
             }
         }
         for (function, numbers) in queuedByFunction.values {
-            for lane in function.queues.indices {
-                for job in function.queues[lane].removeAll(where: { numbers.contains($0.number) }) {
-                    discard(job)
-                }
-            }
+            discardQueuedJobs(of: function) { numbers.contains($0.number) }
         }
         for (connectionID, count) in heldReleases {
             sessions[connectionID]?.heldOutputs -= count

@@ -99,6 +99,16 @@ extension JobCore {
         job.isIgnored = true
     }
 
+    /// Takes the queued jobs of `function` for which `shouldRemove` returns true out of its
+    /// queues, keeping the others in order, and discards them.
+    func discardQueuedJobs(of function: FunctionQueue, where shouldRemove: (Job) -> Bool) {
+        for lane in function.queues.indices {
+            for job in function.queues[lane].removeAll(where: shouldRemove) {
+                discard(job)
+            }
+        }
+    }
+
     /// Removes a job from every index. Its queue entry, if any, must already be gone.
     func discard(_ job: Job) {
         if case .scheduled = job.state {
