@@ -47,7 +47,7 @@ final class DaemonReadiness {
     /// Points the standard streams at /dev/null, then reports to the parent that the server runs.
     ///
     /// The streams are redirected first, so a caller that reads the parent's output through a
-    /// pipe sees it end when the parent exits, not when the daemon does.
+    /// pipe reaches its end when the parent exits, not when the daemon does.
     func reportReady() {
         FileDescriptors.redirectStandardStreamsToNull()
         send(.ready)

@@ -175,7 +175,7 @@ struct GearmandDaemonTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         // The folder belongs to root, so the daemon cannot create a new log file there once it
-        // runs as nobody.
+        // runs as the user `nobody`.
         let daemon = try await Self.launch(["--user", "nobody"], in: directory)
         defer { daemon.stop() }
         try #require(daemon.result.termination == .exited(0), "\(daemon.result.transcript)")

@@ -199,7 +199,9 @@ struct FailureRuleTests {
             unknown.first?.arguments.map { String(decoding: $0, as: UTF8.self) } == ["H:test:999", "0", "0", "0", "0"])
     }
 
-    @Test("a NUL after the handle or name of a one-argument packet ends it, as in gearmand 1.1.20")
+    /// A NUL after the handle or name of GET_STATUS, GET_STATUS_UNIQUE, OPTION_REQ or WORK_FAIL
+    /// ends it, as in gearmand 1.1.20.
+    @Test("NUL ends a one-argument field")
     func trailingNulInOneArgumentPackets() {
         let harness = CoreHarness()
         let (client, worker, handle) = harness.startRunningJob("f", unique: "s")

@@ -161,7 +161,8 @@ struct QueueRuleTests {
         #expect(harness.core.jobs.count == 1)
     }
 
-    @Test("drop function removes cancelled jobs but keeps refusing while live jobs are queued")
+    /// Cancelled jobs are removed with the function, while live queued jobs still block the drop.
+    @Test("drop function after cancel job")
     func dropAfterCancel() {
         let harness = CoreHarness()
         let client = harness.connect()
@@ -183,7 +184,8 @@ struct QueueRuleTests {
         #expect(harness.admin(client, "status") == "cy\t1\t0\t0\n.\n")
     }
 
-    @Test("admin lines with a trailing space get gearmand 1.1.20's replies")
+    /// gearmand 1.1.20 reads a trailing space as an empty last word; these are its replies.
+    @Test("admin lines with a trailing space")
     func adminTrailingSpace() {
         let harness = CoreHarness()
         let client = harness.connect()

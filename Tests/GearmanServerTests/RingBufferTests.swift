@@ -10,7 +10,7 @@ struct RingBufferTests {
         return all
     }
 
-    @Test("removeAll keeps the other elements in order across the wrap-around")
+    @Test("removeAll keeps order across wrap-around")
     func removeAllKeepsOrder() {
         var buffer = RingBuffer<Int>()
         for value in 1...6 { buffer.append(value) }
@@ -26,7 +26,7 @@ struct RingBufferTests {
         #expect(elements(buffer) == [-1, 1, 3, 5, 7])
     }
 
-    @Test("removeAll with no match leaves the buffer as it was")
+    @Test("removeAll without a match")
     func removeAllWithoutMatch() {
         var buffer = RingBuffer<Int>()
         for value in 1...3 { buffer.append(value) }

@@ -106,7 +106,8 @@ public final class DaemonLaunch: Sendable {
         return false
     }
 
-    /// Whether `pid` still runs a gearmand, so a PID reused by another program is not signaled.
+    /// Returns whether `pid` still runs a gearmand, so a PID reused by another program is not
+    /// signaled.
     private func runsGearmand(_ pid: pid_t) -> Bool {
         guard let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
         return String(decoding: command, as: UTF8.self).contains("gearmand")

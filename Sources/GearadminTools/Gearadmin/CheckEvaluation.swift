@@ -112,7 +112,7 @@ public struct CheckEvaluation: Sendable, Equatable {
     ///
     /// The admin protocol sends a function name as it is, so a name that contains a newline
     /// arrives split over several lines. A line that does not parse is taken as the start of
-    /// such a name and joined with the next line; only a fragment left at the end is invalid.
+    /// such a name and joined with the next line. Only a fragment left at the end is invalid.
     public static func parseStatus(_ lines: [String]) -> Result<[FunctionStatus], InvalidStatusLine> {
         var functions: [FunctionStatus] = []
         var fragment: String? = nil

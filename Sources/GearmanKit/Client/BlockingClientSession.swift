@@ -34,7 +34,7 @@ public final class BlockingClientSession {
     /// leaves replies of the batch unread, so close the session after it.
     ///
     /// - Parameter handler: receives the index of the request in `requests` and the event.
-    /// - Throws: `GearmanError` for connection failures, timeouts and packets that answer no
+    /// - Throws: `GearmanError` for connection failures, timeouts and packets that reply to no
     ///   request, or what a closure throws.
     public func run(
         _ requests: [JobRequest], onRejection: (Int, GearmanError) throws -> Void,

@@ -44,12 +44,12 @@ struct Outbox {
     mutating func removeAll(
         where shouldRemove: (_ position: Int, _ item: (connectionID: Int, loopIndex: Int, output: Output)) -> Bool
     ) {
-        var kept: [(connectionID: Int, loopIndex: Int, output: Output)] = []
-        kept.reserveCapacity(items.count)
+        var remaining: [(connectionID: Int, loopIndex: Int, output: Output)] = []
+        remaining.reserveCapacity(items.count)
         for (position, item) in items.enumerated() where !shouldRemove(position, item) {
-            kept.append(item)
+            remaining.append(item)
         }
-        items = kept
+        items = remaining
     }
 
     mutating func removeAll() {

@@ -83,21 +83,21 @@ struct GearmandOptionsTests {
         #expect(status == 1)
     }
 
-    @Test("config file words after # are a comment, wherever the # is")
+    @Test("config comment anywhere on a line")
     func configFileComments() {
         let words = GearmandOptions.configFileWords("# first\n--port=1 --threads=2 # note --verbose=info\n\t-j 3\r\n")
         #expect(words.map(\.text) == ["--port=1", "--threads=2", "-j", "3"])
         #expect(words.map(\.line) == [2, 2, 3, 3])
     }
 
-    @Test("a config file with Windows line ends keeps the options after a comment line")
+    @Test("config file with CR LF line ends")
     func configFileWindowsLineEnds() {
         let words = GearmandOptions.configFileWords("# queue settings\r\n--port=5\r\n--threads=2\r\n")
         #expect(words.map(\.text) == ["--port=5", "--threads=2"])
         #expect(words.map(\.line) == [2, 3])
     }
 
-    @Test("config file words that are not options are ignored with a warning naming the line")
+    @Test("stray config words give warnings")
     func configFileStrayWords() throws {
         let words = GearmandOptions.configFileWords("--port 4731 port=4732\n\nworkers --threads=3\n")
         var warnings: [String] = []
@@ -111,7 +111,7 @@ struct GearmandOptionsTests {
             ])
     }
 
-    @Test("an unknown option in a config file is an error that names the file")
+    @Test("unknown config option names the file")
     func configFileUnknownOption() {
         var warnings: [String] = []
         #expect(throws: CommandLineError("config file 'g.conf': unknown option '--bogus'")) {

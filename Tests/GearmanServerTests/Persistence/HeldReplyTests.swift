@@ -45,7 +45,7 @@ struct HeldReplyTests {
         Packet(magic: .request, type: type, arguments: arguments.map { Array($0.utf8)[...] })
     }
 
-    @Test("a reply to a request before a background submission is not held behind JOB_CREATED")
+    @Test("earlier reply goes before JOB_CREATED")
     func earlierReplyGoesFirst() {
         let harness = harnessWithStore()
         let client = harness.connect()
@@ -61,7 +61,7 @@ struct HeldReplyTests {
         #expect(held.last?.stringArgument(0) == "third")
     }
 
-    @Test("while a reply is held from an earlier pass, every new reply waits behind it")
+    @Test("later pass waits behind held reply")
     func laterPassWaits() {
         let harness = harnessWithStore()
         let client = harness.connect()
@@ -72,7 +72,7 @@ struct HeldReplyTests {
         #expect(held.map(\.type) == [.echoResponse])
     }
 
-    @Test("a background job the store rejected leaves the status counts and the job list")
+    @Test("rejected background job is removed")
     func rejectedJobIsRemoved() {
         let harness = harnessWithStore()
         let client = harness.connect()
