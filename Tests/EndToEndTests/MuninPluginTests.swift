@@ -106,3 +106,44 @@ struct MuninPluginTests {
         #expect(autoconf.outputText == "no (gearadmin --status failed for 127.0.0.1:\(port))\n")
     }
 }
+
+/// Function names with a tab or a newline, which split a `status` line into more fields or
+/// more lines.
+@Suite(.timeLimit(.minutes(1)))
+struct MuninPluginControlCharacterTests {
+    @Test func tabAndNewlineNamesKeepTheirCounts() async throws {
+        let server = try await ServerProcess.start()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+
+        let worker = try server.connect()
+        for function in ["x\ny", "p\tq"] {
+            try worker.send(Wire.request(PacketNumber.canDo, [function]))
+        }
+        let client = try server.connect()
+        for function in ["x\ny", "p\tq", "p\tq"] {
+            try client.send(Wire.request(PacketNumber.submitJobBackground, [function, "", "payload"]))
+            let reply = try client.receivePacket()
+            try #require(reply.type == PacketNumber.jobCreated, "SUBMIT_JOB_BG got packet \(reply.type)")
+        }
+        let admin = try server.connect()
+        let ready = try await waitUntil(timeout: .seconds(10)) {
+            try admin.adminList("status").contains("p\tq\t2\t0\t1")
+        }
+        try #require(ready, "status never showed the worker of p<TAB>q within 10 s")
+
+        let config = try await MuninPluginTests.run(
+            graph: "queued", arguments: ["config"], port: server.port, directory: directory)
+        #expect(config.termination == .exited(0), "stderr: \(config.errorText)")
+        #expect(config.outputText.hasSuffix("p_q.label p_q\np_q.min 0\nx_y.label x_y\nx_y.min 0\n"))
+
+        let expected = ["queued": "p_q.value 2\nx_y.value 1\n", "workers": "p_q.value 1\nx_y.value 1\n"]
+        for (graph, values) in expected.sorted(by: { $0.key < $1.key }) {
+            let result = try await MuninPluginTests.run(
+                graph: graph, arguments: [], port: server.port, directory: directory)
+            #expect(result.termination == .exited(0), "gearman_\(graph): \(result.errorText)")
+            #expect(result.outputText == values, "gearman_\(graph)")
+        }
+    }
+}
