@@ -14,7 +14,7 @@ import Testing
 @Suite("Startup on a corrupt logfile queue")
 struct CorruptLogStartupTests {
     @Test("gearmand rejects a log damaged before its last batch")
-    func rejectsCorruptLog() throws {
+    func rejectsCorruptLog() async throws {
         let folder = TemporaryFolder()
         let (path, sizeAfterFirst) = try writeThreeBatchLog(in: folder)
         // A byte inside the payload of the second batch's add record.
@@ -31,7 +31,7 @@ struct CorruptLogStartupTests {
                 "-q", "logfile", "--logfile-path", path,
             ],
             standardOutput: output, standardError: output)
-        let termination = process.blockUntilExit(timeout: .seconds(20))
+        let termination = try await process.waitForExit(timeout: .seconds(20))
         _ = process.stop(signal: SIGKILL)
 
         #expect(termination == .exited(1))

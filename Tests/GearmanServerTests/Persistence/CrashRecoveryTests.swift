@@ -36,7 +36,7 @@ struct CrashRecoveryTests {
 
     @Test("Postgres: acknowledged jobs survive SIGKILL", .enabled(if: PostgresCluster.unavailableReason == nil))
     func postgres() async throws {
-        let cluster = try PostgresCluster()
+        let cluster = try await PostgresCluster()
         for round in 1...Self.killRounds {
             let folder = TemporaryFolder()
             try await crashAndRecover(
@@ -45,15 +45,16 @@ struct CrashRecoveryTests {
                     "-q", "Postgres", "--libpq-conninfo", cluster.conninfo, "--libpq-table", "crash_round_\(round)",
                 ])
         }
+        await cluster.stop()
     }
 
     /// One round: submit, kill at a random moment, restart, drain, compare.
     func crashAndRecover(round: Int, folder: TemporaryFolder, queue: [String]) async throws {
         let function = "crash-\(round)"
-        let first = try startServer(folder: folder, queue: queue, log: "first.log")
+        let first = try await startServer(folder: folder, queue: queue, log: "first.log")
         let record = SubmissionRecord()
         let port = first.port
-        let submitter = Thread.detachedResult {
+        async let submission: Void = runOnDedicatedThread {
             Self.submit(port: port, function: function, record: record)
         }
         // Kill somewhere between the first acknowledgements and the end of the submissions.
@@ -64,11 +65,12 @@ struct CrashRecoveryTests {
         let delay = Double.random(in: 0.0...1.5)
         try await Task.sleep(for: .seconds(delay))
         first.process.stop(signal: SIGKILL)
-        _ = await submitter.value
+        try await submission
 
-        let second = try startServer(folder: folder, queue: queue, log: "second.log")
+        let second = try await startServer(folder: folder, queue: queue, log: "second.log")
         defer { second.process.stop(grace: .seconds(10)) }
-        let ran = try Self.drain(port: second.port, function: function)
+        let secondPort = second.port
+        let ran = try await runOnDedicatedThread { try Self.drain(port: secondPort, function: function) }
         let acked = record.acknowledged.withLock { $0 }
         let sent = record.submitted.load(ordering: .relaxed)
 
@@ -97,7 +99,7 @@ struct CrashRecoveryTests {
         let port: Int
     }
 
-    func startServer(folder: TemporaryFolder, queue: [String], log: String) throws -> RunningServer {
+    func startServer(folder: TemporaryFolder, queue: [String], log: String) async throws -> RunningServer {
         let port = try freeLoopbackPort()
         let arguments =
             [
@@ -108,12 +110,8 @@ struct CrashRecoveryTests {
         let process = try ChildProcess(
             executable: TestPaths.built("gearmand"), arguments: arguments, standardOutput: output,
             standardError: output)
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            if (try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 200)) != nil {
-                return RunningServer(process: process, port: port)
-            }
-            usleep(20_000)
+        if try await waitForConnection(port: port) {
+            return RunningServer(process: process, port: port)
         }
         process.stop(signal: SIGKILL)
         throw TestSetupError(
@@ -163,13 +161,12 @@ struct CrashRecoveryTests {
     }
 }
 
-extension Thread {
-    /// Runs blocking work on a new thread and returns a task that waits for its result.
-    static func detachedResult<T: Sendable>(_ body: @escaping @Sendable () -> T) -> Task<T, Never> {
-        Task {
-            await withCheckedContinuation { continuation in
-                Thread.detachNewThread { continuation.resume(returning: body()) }
-            }
-        }
+/// Waits up to 20 s until a server accepts connections on 127.0.0.1:`port`.
+///
+/// - Returns: whether one did in time.
+func waitForConnection(port: Int) async throws -> Bool {
+    try await waitUntil(timeout: .seconds(20)) {
+        // On loopback, connect(2) returns at once whether the port is open or not.
+        (try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 200)) != nil
     }
 }

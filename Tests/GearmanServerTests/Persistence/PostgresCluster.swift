@@ -47,7 +47,7 @@ final class PostgresCluster: Sendable {
     }
 
     /// Creates the cluster with initdb and starts it; takes about two seconds.
-    init() throws {
+    init() async throws {
         guard let binaries = Self.binaryFolder else { throw TestSetupError("initdb not found") }
         self.binaries = binaries
         runAsPostgres = geteuid() == 0
@@ -58,17 +58,24 @@ final class PostgresCluster: Sendable {
                 throw TestSetupError("chown \(folder) to postgres failed")
             }
         }
-        try run("initdb", ["-D", folder + "/data", "-A", "trust", "-U", "postgres", "--no-sync"])
-        try start()
+        try await run("initdb", ["-D", folder + "/data", "-A", "trust", "-U", "postgres", "--no-sync"])
+        try await start()
     }
 
+    /// Stops a server still running, as after a test that failed before `stop()`, and removes
+    /// the folder. Both happen on a new thread, because the wait for the server's end would
+    /// otherwise block a thread of the cooperative pool.
     deinit {
-        stop()
-        try? FileManager.default.removeItem(atPath: folder)
+        let pid = serverPID()
+        let folder = folder
+        Thread.detachNewThread {
+            if let pid { Self.shutDown(pid) }
+            try? FileManager.default.removeItem(atPath: folder)
+        }
     }
 
-    func start() throws {
-        try run(
+    func start() async throws {
+        try await run(
             "pg_ctl",
             [
                 "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "20", "-o",
@@ -76,12 +83,29 @@ final class PostgresCluster: Sendable {
             ])
     }
 
-    /// Stops the server by the PID in postmaster.pid with a fast shutdown, waiting at most 10 s
-    /// before it kills the process.
-    func stop() {
+    /// Stops the server with a fast shutdown, waiting at most 10 s before it kills the process.
+    func stop() async {
+        guard let pid = serverPID() else { return }
+        _ = try? await runOnDedicatedThread { Self.shutDown(pid) }
+    }
+
+    /// Restarts the server, which ends every open connection.
+    func restart() async throws {
+        await stop()
+        try await start()
+    }
+
+    /// Returns the server's PID from postmaster.pid, or nil when the server is not running.
+    private func serverPID() -> pid_t? {
         guard let contents = try? String(contentsOfFile: folder + "/data/postmaster.pid", encoding: .utf8),
-            let firstLine = contents.split(separator: "\n").first, let pid = pid_t(firstLine)
-        else { return }
+            let firstLine = contents.split(separator: "\n").first
+        else { return nil }
+        return pid_t(firstLine)
+    }
+
+    /// Sends SIGINT, which requests a fast shutdown, and blocks until `pid` ends, or sends
+    /// SIGKILL after 10 s.
+    private static func shutDown(_ pid: pid_t) {
         kill(pid, SIGINT)
         for _ in 0..<200 {
             if kill(pid, 0) != 0 { return }
@@ -90,15 +114,9 @@ final class PostgresCluster: Sendable {
         kill(pid, SIGKILL)
     }
 
-    /// Restarts the server, which ends every open connection.
-    func restart() throws {
-        stop()
-        try start()
-    }
-
     /// Runs a PostgreSQL program to its end, at most 30 s, with its standard output and error in
     /// one file of the folder.
-    private func run(_ program: String, _ arguments: [String]) throws {
+    private func run(_ program: String, _ arguments: [String]) async throws {
         let output = URL(fileURLWithPath: folder + "/\(program).out")
         var executable = binaries + "/" + program
         var fullArguments = arguments
@@ -108,7 +126,7 @@ final class PostgresCluster: Sendable {
         }
         let child = try ChildProcess(
             executable: executable, arguments: fullArguments, standardOutput: output, standardError: output)
-        let termination = child.blockUntilExit(timeout: .seconds(30))
+        let termination = try await child.waitForExit(timeout: .seconds(30))
         guard termination != .running else {
             child.stop(signal: SIGKILL)
             throw TestSetupError("\(program) timed out after 30 s; see \(output.path)")

@@ -13,8 +13,8 @@ import Testing
     .timeLimit(.minutes(1)))
 struct PostgresDaemonTests {
     @Test func postgresDaemonStopsOnTerm() async throws {
-        let cluster = try PostgresCluster()
-        defer { cluster.stop() }
+        // A failed check leaves the cluster to PostgresCluster's deinit, which stops it.
+        let cluster = try await PostgresCluster()
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let log = directory.file("gearmand.log")
@@ -37,5 +37,6 @@ struct PostgresDaemonTests {
         let stopped = try await daemon.waitForExit()
         #expect(stopped, "the daemon still runs 10 s after SIGTERM; log:\n\(readText(log))")
         #expect(readText(log).contains("gearmand stopped"), "log:\n\(readText(log))")
+        await cluster.stop()
     }
 }

@@ -10,11 +10,16 @@ struct ThrowawayPostgresTrait: SuiteTrait, TestScoping {
     func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        let cluster = try PostgresCluster()
-        defer { cluster.stop() }
-        try await Self.$cluster.withValue(cluster) {
-            try await function()
+        let cluster = try await PostgresCluster()
+        do {
+            try await Self.$cluster.withValue(cluster) {
+                try await function()
+            }
+        } catch {
+            await cluster.stop()
+            throw error
         }
+        await cluster.stop()
     }
 }
 
@@ -148,13 +153,13 @@ struct PostgresQueueStoreTests {
     }
 
     @Test("a commit after a database restart reconnects")
-    func reconnectAfterRestart() throws {
+    func reconnectAfterRestart() async throws {
         let store = try makeStore(table: "restart")
         defer { store.close() }
         let before = SampleJobs.job("f", "before")
         try store.commit([.add(before)])
 
-        try cluster.restart()
+        try await cluster.restart()
         let after = SampleJobs.job("f", "after")
         try store.commit([.add(after)])
 
@@ -162,14 +167,14 @@ struct PostgresQueueStoreTests {
     }
 
     @Test("commit fails while the database is down")
-    func commitWhileDown() throws {
+    func commitWhileDown() async throws {
         let store = try makeStore(table: "down")
         defer { store.close() }
         let cluster = try cluster
 
-        cluster.stop()
+        await cluster.stop()
         let error = #expect(throws: QueueStoreError.self) { try store.commit([.add(SampleJobs.job("f", "lost"))]) }
-        try cluster.start()
+        try await cluster.start()
 
         guard case .commitFailed(_, let message, let index) = error else {
             Issue.record("expected commitFailed, got \(String(describing: error))")

@@ -16,7 +16,7 @@ import Testing
     .timeLimit(.minutes(1)))
 struct SQLiteInteropTests {
     @Test("the C gearmand 1.1.20 replays a queue this store wrote")
-    func cServerReplaysOurQueue() throws {
+    func cServerReplaysOurQueue() async throws {
         let folder = TemporaryFolder()
         let path = folder.file("queue.db")
         let store = try SQLiteQueueStore(path: path)
@@ -34,7 +34,7 @@ struct SQLiteInteropTests {
             standardOutput: log, standardError: log)
         defer { server.stop(grace: .seconds(10)) }
 
-        let status = try adminCommand("status", port: port)
+        let status = try await adminCommand("status", port: port)
 
         // Each line is: function, total jobs, running jobs, available workers.
         let totals = Dictionary(
@@ -53,7 +53,7 @@ struct SQLiteInteropTests {
 
     /// Sends an admin text command and returns the reply up to its closing "." line, retrying
     /// the connection for up to 5 s while the server starts.
-    private func adminCommand(_ command: String, port: Int) throws -> String {
+    private func adminCommand(_ command: String, port: Int) async throws -> String {
         for _ in 0..<100 {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw SystemError.current("socket") }
@@ -70,7 +70,7 @@ struct SQLiteInteropTests {
                 }
             }
             guard connected else {
-                usleep(50_000)
+                try await Task.sleep(for: .milliseconds(50))
                 continue
             }
             let request = Array((command + "\n").utf8)

@@ -1,4 +1,5 @@
 import GearmanKit
+import ProcessTestSupport
 import Testing
 
 @testable import GearmanServer
@@ -43,7 +44,7 @@ struct SQLiteQueueStoreTests {
     }
 
     @Test("WAL checkpointed in the background")
-    func backgroundCheckpoint() throws {
+    func backgroundCheckpoint() async throws {
         let folder = TemporaryFolder()
         let path = folder.file("queue.db")
         let store = try SQLiteQueueStore(path: path)
@@ -61,11 +62,9 @@ struct SQLiteQueueStoreTests {
         }
         // The writer does not checkpoint below the hard limit, so pages in the database file
         // were copied there by the background connection.
-        var copied = false
-        for _ in 0..<500 where !copied {
+        let copied = try await waitUntil(timeout: .seconds(5)) {
             var info = stat()
-            copied = stat(path, &info) == 0 && info.st_size > 1_000_000 && store.backgroundCheckpoints > 0
-            if !copied { usleep(10_000) }
+            return stat(path, &info) == 0 && info.st_size > 1_000_000 && store.backgroundCheckpoints > 0
         }
         #expect(copied)
         #expect(try store.load() == live)

@@ -23,9 +23,10 @@ struct ServerSwitchTests {
         "a Postgres queue written by the C gearmand runs on ours",
         .enabled(if: hasReference && PostgresCluster.unavailableReason == nil))
     func postgresSwitch() async throws {
-        let cluster = try PostgresCluster()
+        let cluster = try await PostgresCluster()
         let folder = TemporaryFolder()
         try await switchServers(folder: folder, queue: ["-q", "Postgres", "--libpq-conninfo", cluster.conninfo])
+        await cluster.stop()
     }
 
     /// Queues jobs on the C gearmand, stops it, and drains the same queue with ours.
@@ -38,26 +39,17 @@ struct ServerSwitchTests {
                 "--listen=127.0.0.1", "--port=\(port)", "--log-file=none", "--pid-file=\(folder.file("c.pid"))",
             ] + queue,
             standardOutput: output, standardError: output)
-        try Self.waitForPort(port)
+        try #require(try await waitForConnection(port: port), "no server answered on port \(port)")
         let function = "switch-\(port)"
-        var expected = Set<String>()
-        let connection = try GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000)
-        for (index, type) in [PacketType.submitJobBackground, .submitJobHighBackground, .submitJobLowBackground]
-            .enumerated()
-        {
-            for number in 0..<20 {
-                let data = "job \(index)-\(number)"
-                try connection.send(Packet.request(type, function, "unique-\(index)-\(number)", data))
-                #expect(try connection.receivePacket(timeout: 10_000).type == .jobCreated)
-                expected.insert(data)
-            }
-        }
-        connection.close()
+        let replies = try await runOnDedicatedThread { try Self.submitToEachPriority(port: port, function: function) }
+        #expect(replies.values.allSatisfy { $0 == .jobCreated }, "replies: \(replies)")
+        let expected = Set(replies.keys)
         reference.stop(grace: .seconds(10))
 
-        let ours = try CrashRecoveryTests().startServer(folder: folder, queue: queue, log: "ours.log")
+        let ours = try await CrashRecoveryTests().startServer(folder: folder, queue: queue, log: "ours.log")
         defer { ours.process.stop(grace: .seconds(10)) }
-        let ran = try Self.drainData(port: ours.port, function: function)
+        let oursPort = ours.port
+        let ran = try await runOnDedicatedThread { try Self.drainData(port: oursPort, function: function) }
         #expect(
             ran == expected,
             "missing: \(expected.subtracting(ran).sorted().prefix(5)), unexpected: \(ran.subtracting(expected).sorted().prefix(5))"
@@ -68,15 +60,15 @@ struct ServerSwitchTests {
         "a PostgreSQL restart under load loses no acknowledged job",
         .enabled(if: PostgresCluster.unavailableReason == nil))
     func postgresRestartUnderLoad() async throws {
-        let cluster = try PostgresCluster()
+        let cluster = try await PostgresCluster()
         let folder = TemporaryFolder()
         let queue = ["-q", "Postgres", "--libpq-conninfo", cluster.conninfo, "--libpq-table", "restart_load"]
-        let server = try CrashRecoveryTests().startServer(folder: folder, queue: queue, log: "server.log")
+        let server = try await CrashRecoveryTests().startServer(folder: folder, queue: queue, log: "server.log")
         defer { server.process.stop(grace: .seconds(10)) }
         let function = "restart-load"
         let record = CrashRecoveryTests.SubmissionRecord()
         let port = server.port
-        let submitter = Thread.detachedResult {
+        async let submission: Void = runOnDedicatedThread {
             Self.submitUntilCount(port: port, function: function, count: 40_000, record: record)
         }
         // Restart once a share of the jobs is acknowledged, so jobs are stored before, during
@@ -85,10 +77,10 @@ struct ServerSwitchTests {
         while record.acknowledged.withLock({ $0.count < 2_000 }) && Date() < deadline {
             try await Task.sleep(for: .milliseconds(5))
         }
-        try cluster.restart()
-        _ = await submitter.value
+        try await cluster.restart()
+        try await submission
 
-        let ran = try CrashRecoveryTests.drain(port: server.port, function: function)
+        let ran = try await runOnDedicatedThread { try CrashRecoveryTests.drain(port: port, function: function) }
         let acked = record.acknowledged.withLock { $0 }
         #expect(!acked.isEmpty)
         #expect(
@@ -96,6 +88,7 @@ struct ServerSwitchTests {
         print(
             "postgres restart: submitted \(record.submitted.load(ordering: .relaxed)), acknowledged \(acked.count), ran \(ran.count)"
         )
+        await cluster.stop()
     }
 
     /// Submits background jobs one batch at a time, going on after QUEUE_ERROR replies (the
@@ -125,15 +118,22 @@ struct ServerSwitchTests {
         }
     }
 
-    static func waitForPort(_ port: Int) throws {
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            if (try? GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 200)) != nil {
-                return
+    /// Submits 20 background jobs at each priority, one at a time, and returns each job's
+    /// workload with the type of the server's reply.
+    static func submitToEachPriority(port: Int, function: String) throws -> [String: PacketType] {
+        let connection = try GearmanConnection(to: ServerAddress(host: "127.0.0.1", port: port), timeout: 2000)
+        defer { connection.close() }
+        var replies: [String: PacketType] = [:]
+        for (index, type) in [PacketType.submitJobBackground, .submitJobHighBackground, .submitJobLowBackground]
+            .enumerated()
+        {
+            for number in 0..<20 {
+                let data = "job \(index)-\(number)"
+                try connection.send(Packet.request(type, function, "unique-\(index)-\(number)", data))
+                replies[data] = try connection.receivePacket(timeout: 10_000).type
             }
-            usleep(20_000)
         }
-        throw TestSetupError("no server answered on port \(port)")
+        return replies
     }
 
     static func drainData(port: Int, function: String) throws -> Set<String> {

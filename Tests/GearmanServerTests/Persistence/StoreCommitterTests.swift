@@ -111,12 +111,17 @@ private func keysAfter(_ operations: [StoreOperation], startingWith initial: Set
     return keys
 }
 
-/// Polls `condition` for up to `seconds`.
-private func eventually(within seconds: Double, _ condition: () -> Bool) -> Bool {
-    let attempts = Int(seconds * 1000)
-    for _ in 0..<attempts {
+/// Polls `condition` every millisecond for up to `seconds`. It suspends between polls, so the
+/// wait blocks no thread of the cooperative pool.
+private func eventually(within seconds: Double, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
         if condition() { return true }
-        usleep(1000)
+        do {
+            try await Task.sleep(for: .milliseconds(1))
+        } catch {
+            break
+        }
     }
     return condition()
 }
@@ -190,7 +195,7 @@ struct StoreCommitterTests {
     }
 
     @Test("removals are committed in groups")
-    func removalsWaitForCompany() throws {
+    func removalsWaitForCompany() async throws {
         let store = RecordingStore()
         let delivered = Mutex<Int>(0)
         let committer = StoreCommitter(store: store, logger: .disabled) {
@@ -204,13 +209,13 @@ struct StoreCommitterTests {
         for (number, job) in jobs.enumerated() {
             committer.enqueue(.add(job), job: UInt64(number))
         }
-        #expect(eventually(within: 5) { store.stored.withLock { $0.count } == 100 })
+        #expect(await eventually(within: 5) { store.stored.withLock { $0.count } == 100 })
         let commitsBefore = store.commits.withLock { $0.count }
 
         for job in jobs {
             committer.enqueue(.remove(job.key))
         }
-        #expect(eventually(within: 5) { store.stored.withLock { $0.isEmpty } })
+        #expect(await eventually(within: 5) { store.stored.withLock { $0.isEmpty } })
         let removalCommits = store.commits.withLock { $0.count } - commitsBefore
         #expect(removalCommits <= 2, "100 removals took \(removalCommits) commits")
 
@@ -220,12 +225,12 @@ struct StoreCommitterTests {
         let acknowledgement = StoreCommitter.Acknowledgement(
             connectionID: 1, loopIndex: 0, output: .text(Array("OK\n".utf8)), requiredJob: 1000)
         committer.enqueue(.add(extra), job: 1000, acknowledgement: acknowledgement)
-        #expect(eventually(within: 5) { delivered.withLock { $0 } == 1 })
+        #expect(await eventually(within: 5) { delivered.withLock { $0 } == 1 })
         #expect(store.stored.withLock { $0[extra.key] } == extra)
     }
 
     @Test("failed job rejected in later batches")
-    func failedJobStaysRejected() throws {
+    func failedJobStaysRejected() async throws {
         let store = SplitStore()
         store.isGateOpen.store(false, ordering: .releasing)
         store.failingSyncs.store(1, ordering: .releasing)
@@ -245,14 +250,14 @@ struct StoreCommitterTests {
         // Job 1 is written and waits for its sync, which will fail. Two later batches, written
         // meanwhile, each contain a reply that coalesced onto job 1.
         enqueue(add: 1, acknowledging: 1)
-        #expect(eventually(within: 5) { store.written.withLock { $0 } == 1 })
+        #expect(await eventually(within: 5) { store.written.withLock { $0 } == 1 })
         enqueue(add: 2, acknowledging: 1)
-        #expect(eventually(within: 5) { store.written.withLock { $0 } == 2 })
+        #expect(await eventually(within: 5) { store.written.withLock { $0 } == 2 })
         enqueue(add: 3, acknowledging: 1)
-        #expect(eventually(within: 5) { store.written.withLock { $0 } == 3 })
+        #expect(await eventually(within: 5) { store.written.withLock { $0 } == 3 })
         store.isGateOpen.store(true, ordering: .releasing)
 
-        #expect(eventually(within: 5) { outcomes.withLock { $0.count } == 3 })
+        #expect(await eventually(within: 5) { outcomes.withLock { $0.count } == 3 })
         let failed = outcomes.withLock { $0 }
         #expect(failed[0] == [1])
         #expect(failed[1].contains(1))
@@ -260,7 +265,7 @@ struct StoreCommitterTests {
     }
 
     @Test("a split store acknowledges after the sync and rejects on a failed sync")
-    func splitCommitSyncs() throws {
+    func splitCommitSyncs() async throws {
         let store = SplitStore()
         let outcomes = Mutex<[(acknowledged: Int, failed: Set<UInt64>)]>([])
         let committer = StoreCommitter(store: store, logger: .disabled) { acknowledgements, failedJobs, _ in
@@ -276,13 +281,13 @@ struct StoreCommitterTests {
         }
 
         submit(1)
-        #expect(eventually(within: 5) { outcomes.withLock { $0.count } == 1 })
+        #expect(await eventually(within: 5) { outcomes.withLock { $0.count } == 1 })
         #expect(store.syncs.withLock { $0 } >= 1)
         #expect(outcomes.withLock { $0[0].failed }.isEmpty)
 
         store.failingSyncs.store(1, ordering: .releasing)
         submit(2)
-        #expect(eventually(within: 5) { outcomes.withLock { $0.count } == 2 })
+        #expect(await eventually(within: 5) { outcomes.withLock { $0.count } == 2 })
         #expect(outcomes.withLock { $0[1].failed } == [2])
         #expect(store.written.withLock { $0 } == 2)
     }
