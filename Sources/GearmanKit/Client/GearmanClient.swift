@@ -106,6 +106,8 @@ public final class GearmanClient: Sendable {
     /// foreground job, or the handle (as UTF-8) of a background job.
     private func result(of request: JobRequest, explicitUnique: Bool, timeout: Duration?) async throws -> [UInt8] {
         let holder = ListenerHolder()
+        let start = serverIndex(for: request.unique, explicit: explicitUnique)
+        await connectFirstUsable(startingAt: start)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let listener = makeListener(request, sink: .result(continuation), timeout: timeout)
@@ -114,8 +116,7 @@ public final class GearmanClient: Sendable {
                     listener.fail(CancellationError())
                     return
                 }
-                if !send(listener, startingAt: serverIndex(for: request.unique, explicit: explicitUnique), avoiding: [])
-                {
+                if !send(listener, startingAt: start, avoiding: []) {
                     listener.fail(GearmanError.noServers)
                 }
             }
@@ -180,7 +181,7 @@ public final class GearmanClient: Sendable {
         }
         for (index, items) in byServer {
             do {
-                let connection = try connection(at: index)
+                let connection = try await openConnection(at: index)
                 for item in items { item.1.sent(on: connection) }
                 try connection.send(items.map(\.0), waiters: items.map { .submission($0.1) })
             } catch {
@@ -206,8 +207,19 @@ public final class GearmanClient: Sendable {
     {
         let (stream, listener) = makeStreamListener(request, timeout: timeout)
         let index = serverIndex(for: request.unique, explicit: preferredUnique != nil)
-        if !send(listener, startingAt: index, avoiding: []) {
-            listener.fail(GearmanError.noServers)
+        if hasUsableConnection(startingAt: index) {
+            if !send(listener, startingAt: index, avoiding: []) {
+                listener.fail(GearmanError.noServers)
+            }
+        } else {
+            // Connecting may take the whole connect timeout, so it happens on a thread of its own
+            // and this method returns the stream at once.
+            Task {
+                await connectFirstUsable(startingAt: index)
+                if !send(listener, startingAt: index, avoiding: []) {
+                    listener.fail(GearmanError.noServers)
+                }
+            }
         }
         return stream
     }
@@ -281,7 +293,7 @@ public final class GearmanClient: Sendable {
         var lastError: Error = GearmanError.noServers
         for index in servers.indices {
             do {
-                let connection = try connection(at: index)
+                let connection = try await openConnection(at: index)
                 return try await withCheckedThrowingContinuation { continuation in
                     do {
                         try connection.send(
@@ -304,7 +316,7 @@ public final class GearmanClient: Sendable {
         for offset in servers.indices {
             let index = (start + offset) % servers.count
             do {
-                let connection = try connection(at: index)
+                let connection = try await openConnection(at: index)
                 let status: JobStatus = try await withCheckedThrowingContinuation { continuation in
                     do {
                         try connection.send(packet, waiter: .status(continuation))
@@ -337,6 +349,47 @@ public final class GearmanClient: Sendable {
             return Int(hash % UInt64(servers.count))
         }
         return nextServer.wrappingAdd(1, ordering: .relaxed).oldValue % servers.count
+    }
+
+    /// Returns the open connection to a server like `connection(at:)`, but connects on a thread
+    /// of its own, so the wait for the connect timeout does not hold a cooperative thread.
+    func openConnection(at index: Int) async throws -> ClientConnection {
+        if let existing = try usableConnection(at: index) { return existing }
+        return try await runOnNewThread { try self.connection(at: index) }
+    }
+
+    /// Opens a connection to the first server from `start` that accepts one, as `send` would
+    /// try them, unless one is open already. A server that fails is marked down, so `send`
+    /// then skips it without waiting.
+    private func connectFirstUsable(startingAt start: Int) async {
+        if hasUsableConnection(startingAt: start) { return }
+        for offset in 0..<servers.count {
+            if (try? await openConnection(at: (start + offset) % servers.count)) != nil { return }
+        }
+    }
+
+    /// Returns whether `send` would find an open connection before it had to connect: the
+    /// first server from `start` that is not in back-off has one.
+    private func hasUsableConnection(startingAt start: Int) -> Bool {
+        for offset in 0..<servers.count {
+            do {
+                return try usableConnection(at: (start + offset) % servers.count) != nil
+            } catch {
+                continue
+            }
+        }
+        return false
+    }
+
+    /// Returns the open connection to a server, nil when there is none, or throws while the
+    /// server is in back-off.
+    private func usableConnection(at index: Int) throws -> ClientConnection? {
+        let now = GearmanConnection.now()
+        return try state.withLock { servers -> ClientConnection? in
+            if let connection = servers[index].connection, connection.isUsable { return connection }
+            if servers[index].downUntil > now { throw GearmanError.connectionClosed(self.servers[index]) }
+            return nil
+        }
     }
 
     /// Returns the open connection to a server, connecting when needed; a server in back-off fails at once.

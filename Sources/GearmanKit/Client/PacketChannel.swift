@@ -121,6 +121,9 @@ final class PacketChannel: Sendable {
     var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     /// Sends packets in one write.
+    ///
+    /// NOTE: The write blocks the calling thread while the socket's send buffer is full, so a
+    /// server that stops reading also holds the cooperative thread of an async caller.
     func send(_ packets: [Packet]) throws {
         if isClosed { throw GearmanError.connectionClosed(server) }
         activity.touch()
@@ -161,6 +164,18 @@ struct UnsafeTransfer<Value>: @unchecked Sendable {
 final class Unowned<Object: AnyObject>: @unchecked Sendable {
     weak var value: Object?
     init(_ value: Object?) { self.value = value }
+}
+
+/// Runs `body` on a new thread and returns its result, so that a blocking call such as a
+/// connect, which may wait for the whole connect timeout, does not hold a thread of Swift's
+/// cooperative pool. That pool has one thread per core, so a few such waits would stall every
+/// task of the program.
+func runOnNewThread<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.start {
+            continuation.resume(with: Result { try body() })
+        }
+    }
 }
 
 /// Starts detached POSIX threads for blocking work.

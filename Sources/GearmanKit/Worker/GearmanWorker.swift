@@ -103,7 +103,8 @@ public final class GearmanWorker: Sendable {
         var firstError: Error? = nil
         for loop in loops {
             do {
-                try loop.connect()
+                // A connect may wait for the whole connect timeout, so it runs on a thread of its own.
+                try await runOnNewThread { try loop.connect() }
                 connected += 1
             } catch {
                 firstError = firstError ?? error

@@ -156,7 +156,7 @@ final class ServerLoop: Sendable {
             try? await Task.sleep(for: .milliseconds(delay))
             if self.state.withLock({ $0.isClosed }) { return }
             do {
-                try self.connect()
+                try await runOnNewThread { try self.connect() }
             } catch {
                 self.connectionLost()
             }
