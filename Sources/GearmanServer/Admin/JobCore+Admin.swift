@@ -89,7 +89,7 @@ extension JobCore {
         var report = ""
         for session in sessions.values.sorted(by: { $0.fd < $1.fd }) {
             report += "\(session.fd) \(session.peerAddress) \(String(decoding: session.clientID, as: UTF8.self)) :"
-            for ability in session.abilities {
+            for ability in session.abilities.reversed() {
                 report += " \(ability.function.nameString)"
             }
             report += "\n"

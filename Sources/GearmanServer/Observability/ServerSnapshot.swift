@@ -47,7 +47,7 @@ extension JobCore {
         let workerRows = sessions.values.filter { !$0.abilities.isEmpty }.sorted { $0.fd < $1.fd }.map { session in
             ServerSnapshot.WorkerRow(
                 fd: session.fd, address: session.peerAddress, clientID: session.clientID,
-                functions: session.abilities.map(\.function.name))
+                functions: session.abilities.reversed().map(\.function.name))
         }
         return ServerSnapshot(
             version: configuration.version, uptimeSeconds: uptimeSeconds, connections: sessions.count,

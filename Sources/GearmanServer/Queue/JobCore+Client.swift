@@ -107,7 +107,9 @@ extension JobCore {
     func sendUniqueStatus(unique: ArraySlice<UInt8>, to session: Session, outbox: inout Outbox) {
         var found: Job? = nil
         if !unique.isEmpty {
-            for function in functionOrder {
+            // Functions without jobs stay listed until `drop function`, so skipping them keeps the
+            // walk in proportion to the jobs, as gearmand's walk over its job table is.
+            for function in functionOrder where function.total > 0 {
                 if let job = uniqueIndex[UniqueKey(function: function.name, key: unique)] {
                     found = job
                     break

@@ -18,9 +18,15 @@ extension JobCore {
     func schedule(_ job: Job, outbox: inout Outbox) {
         job.state = .scheduled
         job.function.scheduled[job.priority.rawValue] += 1
-        let delay = max(0, job.runAt - wallClockSeconds()) * 1000
-        armTimer(.release(job), at: monotonicMilliseconds() + delay, outbox: &outbox)
+        // A run time up to Int64.max seconds is accepted (and stored), so the delay is capped
+        // before it becomes milliseconds: the product would overflow and stop the server.
+        let seconds = min(max(0, job.runAt - wallClockSeconds()), Self.maximumTimerDelay / 1000)
+        armTimer(.release(job), at: monotonicMilliseconds() + seconds * 1000, outbox: &outbox)
     }
+
+    /// The longest delay of a timer, in milliseconds: about 100 years. Longer run times and
+    /// CAN_DO_TIMEOUT values are cut to it, so that deadline arithmetic cannot overflow.
+    static let maximumTimerDelay: Int64 = 100 * 365 * 24 * 3600 * 1000
 
     func armTimer(_ action: TimerAction, at deadline: Int64, outbox: inout Outbox) {
         if let earliest = timers.earliest, earliest <= deadline {

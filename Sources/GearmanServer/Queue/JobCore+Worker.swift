@@ -10,7 +10,7 @@ extension JobCore {
         if !function.workers.contains(where: { $0 === session }) {
             function.workers.append(session)
         }
-        session.abilities.insert(Session.Ability(function: function, timeout: max(0, timeout)), at: 0)
+        session.abilities.append(Session.Ability(function: function, timeout: max(0, timeout)))
     }
 
     /// Handles CANT_DO: removes every registration of the name; unknown names are ignored.
@@ -92,9 +92,10 @@ extension JobCore {
             outbox.send(.jobAssignUnique, [handle, name, job.unique, job.data], to: session)
         }
 
-        if let ability = session.abilities.first(where: { $0.function === job.function }), ability.timeout > 0 {
+        if let ability = session.abilities.last(where: { $0.function === job.function }), ability.timeout > 0 {
             armTimer(
-                .timeout(job, assignment: job.assignment), at: monotonicMilliseconds() + Int64(ability.timeout),
+                .timeout(job, assignment: job.assignment),
+                at: monotonicMilliseconds() + min(Int64(ability.timeout), Self.maximumTimerDelay),
                 outbox: &outbox)
         }
         // This worker is busy now; if jobs remain, make sure another sleeping worker hears of them.
@@ -113,7 +114,8 @@ extension JobCore {
             let lane = priority.rawValue
             var best: Job? = nil
             var bestAbility = 0
-            for (position, ability) in session.abilities.enumerated() {
+            for position in session.abilities.indices.reversed() {
+                let ability = session.abilities[position]
                 let function = ability.function
                 while let head = function.queues[lane].first, head.isIgnored {
                     _ = function.queues[lane].popFirst()
@@ -129,8 +131,10 @@ extension JobCore {
             if let best {
                 _ = best.function.queues[lane].popFirst()
                 if configuration.roundRobin {
+                    // The chosen function moves to the end of the rotation, which is the front
+                    // of the array because it is read newest first.
                     let ability = session.abilities.remove(at: bestAbility)
-                    session.abilities.append(ability)
+                    session.abilities.insert(ability, at: 0)
                 }
                 return best
             }

@@ -113,8 +113,12 @@ final class JobCore: @unchecked Sendable {  // Sendable only because the core lo
             handle.starts(with: handlePrefix),
             handle[handle.startIndex + handlePrefix.count] == UInt8(ascii: ":")
         else { return nil }
+        let digits = handle.dropFirst(handlePrefix.count + 1)
+        // Only the handle as issued names the job: "H:host:01" would reach job 1, and a result
+        // sent for it would go to its client under a handle that client never saw.
+        if digits.first == UInt8(ascii: "0") { return nil }
         var number: UInt64 = 0
-        for byte in handle.dropFirst(handlePrefix.count + 1) {
+        for byte in digits {
             guard byte >= 48 && byte <= 57 else { return nil }
             let (product, overflow1) = number.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = product.addingReportingOverflow(UInt64(byte - 48))

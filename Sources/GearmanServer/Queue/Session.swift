@@ -20,7 +20,9 @@ final class Session {
 
     /// The id from SET_CLIENT_ID; `-` until one is set.
     var clientID: [UInt8] = [UInt8(ascii: "-")]
-    /// Registered functions, most recently registered first.
+    /// The worker's registrations in the order they arrived, newest last. gearmand 1.1 lists
+    /// the newest first and keeps repeated CAN_DOs, so readers go through them in reverse.
+    /// Appending keeps a long run of CAN_DO packets linear.
     var abilities: [Ability] = []
     /// Whether the client asked for WORK_EXCEPTION packets with OPTION_REQ `exceptions`.
     var wantsExceptions: Bool

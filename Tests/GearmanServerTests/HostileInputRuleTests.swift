@@ -1,0 +1,133 @@
+import GearmanKit
+import Testing
+
+@testable import GearmanServer
+
+/// Packets from a hostile or broken client: out-of-range numbers, aliases of job handles and
+/// long runs of registrations. Each of these could stop the server or misroute a result.
+@Suite("Hostile input in the job core")
+struct HostileInputRuleTests {
+    /// A run time past the range of a millisecond deadline must not overflow and stop the server.
+    @Test(
+        "epoch jobs far in the future", arguments: ["9300000000000000", "9223372036854775807", "99999999999999999999"])
+    func farFutureEpoch(_ runAt: String) {
+        let harness = CoreHarness()
+        let client = harness.connect()
+        let replies = harness.send(client, .submitJobEpoch, "fe", "", runAt, "data")
+        #expect(replies.map(\.type) == [.jobCreated])
+        #expect(harness.admin(client, "status") == "fe\t1\t0\t0\n.\n")
+
+        let worker = harness.sleepingWorker("fe")
+        harness.advance(milliseconds: 365 * 24 * 3600 * 1000)
+        #expect(harness.take(worker).isEmpty)
+        #expect(harness.grab(worker) == nil)
+        #expect(harness.admin(client, "status") == "fe\t1\t0\t1\n.\n")
+    }
+
+    /// gearmand 1.1.20 stores such a run time in its libsqlite3 queue; ours must start on it.
+    @Test("a restored epoch job with the largest run time")
+    func restoredFarFutureEpoch() {
+        let harness = CoreHarness()
+        var outbox = Outbox()
+        let stored = StoredJob(
+            function: Array("fe".utf8), unique: Array("u".utf8), priority: .normal, data: [1], runAt: Int64.max)
+        harness.core.restore([stored], outbox: &outbox)
+
+        let client = harness.connect()
+        #expect(harness.admin(client, "status") == "fe\t1\t0\t0\n.\n")
+        harness.advance(milliseconds: 1000)
+        #expect(harness.admin(client, "status") == "fe\t1\t0\t0\n.\n")
+    }
+
+    /// A CAN_DO_TIMEOUT past the range of a millisecond deadline must not stop the server at the
+    /// next GRAB_JOB.
+    @Test("huge CAN_DO_TIMEOUT values", arguments: ["9223372036854775807", "99999999999999999999"])
+    func hugeWorkerTimeout(_ timeout: String) {
+        let harness = CoreHarness()
+        let client = harness.connect()
+        let handle = harness.submit(client, "fc")
+        let worker = harness.connect()
+        harness.send(worker, .canDoTimeout, "fc", timeout)
+
+        #expect(harness.grab(worker)?.handle == handle)
+        harness.advance(milliseconds: 365 * 24 * 3600 * 1000)
+        #expect(harness.admin(client, "status") == "fc\t1\t1\t1\n.\n")
+        harness.send(worker, .workComplete, handle, "done")
+        #expect(harness.take(client).map(\.type) == [.workComplete])
+    }
+
+    /// gearmand 1.1.20 replies JOB_NOT_FOUND. Accepting the alias would complete job 1 and send
+    /// the client a handle it never saw, so the client would wait for ever.
+    @Test("zero-padded handles name no job")
+    func zeroPaddedHandles() throws {
+        let harness = CoreHarness()
+        let client = harness.connect()
+        let handle = harness.submit(client, "fh")
+        try #require(handle == "H:test:1")
+        let worker = harness.connect()
+        harness.send(worker, .canDo, "fh")
+        #expect(harness.grab(worker)?.handle == handle)
+
+        for alias in ["H:test:01", "H:test:0001", "H:test:0"] {
+            let replies = harness.send(worker, .workComplete, alias, "result")
+            #expect(replies.map(\.type) == [.error], "WORK_COMPLETE \(alias)")
+            #expect(replies.first?.stringArgument(0) == "JOB_NOT_FOUND", "WORK_COMPLETE \(alias)")
+            let status = harness.send(client, .getStatus, alias)
+            #expect(status.first?.stringArgument(1) == "0", "GET_STATUS \(alias) reported a known job")
+            #expect(harness.admin(client, "cancel job \(alias)") == "ERR UNKNOWN_JOB\r\n")
+        }
+        #expect(harness.take(client).isEmpty)
+        #expect(harness.admin(client, "status") == "fh\t1\t1\t1\n.\n")
+
+        harness.send(worker, .workComplete, handle, "result")
+        #expect(harness.take(client).map(\.type) == [.workComplete])
+    }
+
+    /// Repeated CAN_DO packets all count, as in gearmand 1.1.20, and `workers` lists the newest
+    /// registration first.
+    @Test("repeated CAN_DO keeps the order of gearmand")
+    func repeatedCanDo() {
+        let harness = CoreHarness()
+        let worker = harness.connect()
+        for function in ["f", "f", "f", "g"] {
+            harness.send(worker, .canDo, function)
+        }
+        let admin = harness.connect()
+        #expect(harness.admin(admin, "status") == "f\t0\t0\t3\ng\t0\t0\t1\n.\n")
+        #expect(harness.admin(admin, "workers").hasPrefix("\(worker.fd) \(worker.peerAddress) - : g f f f\n"))
+
+        harness.send(worker, .cantDo, "f")
+        #expect(harness.admin(admin, "status") == "f\t0\t0\t0\ng\t0\t0\t1\n.\n")
+        #expect(harness.admin(admin, "workers").hasPrefix("\(worker.fd) \(worker.peerAddress) - : g\n"))
+    }
+
+    /// With several registrations of one function, the newest CAN_DO_TIMEOUT applies.
+    @Test("the newest CAN_DO_TIMEOUT applies")
+    func newestTimeoutApplies() {
+        let harness = CoreHarness()
+        let client = harness.connect()
+        let handle = harness.submit(client, "ft")
+        let worker = harness.connect()
+        harness.send(worker, .canDoTimeout, "ft", "5000")
+        harness.send(worker, .canDoTimeout, "ft", "100")
+
+        #expect(harness.grab(worker)?.handle == handle)
+        harness.advance(milliseconds: 100)
+        #expect(harness.admin(client, "status") == "ft\t1\t0\t2\n.\n")
+    }
+
+    @Test("GET_STATUS_UNIQUE past many empty functions")
+    func uniqueStatusSkipsEmptyFunctions() {
+        let harness = CoreHarness()
+        let admin = harness.connect()
+        for index in 0..<1000 {
+            _ = harness.admin(admin, "create function empty\(index)")
+        }
+        let client = harness.connect()
+        harness.submit(client, "late", unique: "key", data: "x", type: .submitJobBackground)
+
+        let replies = harness.send(client, .getStatusUnique, "key")
+        #expect(replies.map(\.type) == [.statusResponseUnique])
+        #expect(replies.first.map { (1..<6).map($0.stringArgument) } == ["1", "0", "0", "0", "0"])
+    }
+}
