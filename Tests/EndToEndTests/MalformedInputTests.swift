@@ -134,6 +134,23 @@ struct MalformedInputTests {
 
     /// The --max-admin-line limit excludes the line ending, so a command of exactly the maximum
     /// length is accepted however the reads split its `\r\n`.
+    /// ERROR replies that keep the connection open get a WARNING line each, as in gearmand 1.1.
+    @Test func errorRepliesThatKeepTheConnectionAreLogged() async throws {
+        let server = try await ServerProcess.start()
+        defer { server.stop() }
+        let connection = try server.connect()
+        try connection.send(Wire.request(PacketNumber.workComplete, ["H:nowhere:7", "result"]))
+        let error = try connection.receivePacket()
+        #expect(error.type == PacketNumber.error)
+        try Self.expectEcho(on: connection, payload: "still open")
+
+        let expected = "WARNING rejected a packet from connection "
+        let logged = try await waitUntil { server.logLines().contains { $0.contains(expected) } }
+        #expect(logged, "no WARNING line for the ERROR reply; log:\n\(server.logText())")
+        let line = server.logLines().first { $0.contains(expected) } ?? ""
+        #expect(line.hasSuffix(" (127.0.0.1) with JOB_NOT_FOUND: Job given in work result not found"), "line: \(line)")
+    }
+
     @Test func adminLineAtLimitWithSplitEnding() async throws {
         let server = try await ServerProcess.start(arguments: ["--max-admin-line", "128"])
         defer { server.stop() }

@@ -25,7 +25,7 @@ extension JobCore {
             data = packet.argument(2)
         }
         if unique.count > Self.maximumUniqueLength {
-            outbox.sendError("ARGUMENT_TOO_LARGE", "Unique value too large", to: session)
+            reject(session, "ARGUMENT_TOO_LARGE", "Unique value too large", outbox: &outbox)
             return .keepOpen
         }
 
@@ -49,7 +49,7 @@ extension JobCore {
 
         let limit = function.maxQueue[priority.rawValue]
         if limit > 0 && function.total >= limit {
-            outbox.sendError("QUEUE_ERROR", "Job queue is full", to: session)
+            reject(session, "QUEUE_ERROR", "Job queue is full", outbox: &outbox)
             return .keepOpen
         }
 
@@ -136,7 +136,7 @@ extension JobCore {
             session.wantsExceptions = true
             outbox.send(.optionResponse, [body], to: session)
         } else {
-            outbox.sendError("UNKNOWN_OPTION", "Server does not recognize given option", to: session)
+            reject(session, "UNKNOWN_OPTION", "Server does not recognize given option", outbox: &outbox)
         }
     }
 }

@@ -48,13 +48,22 @@ extension JobCore {
         case .workData, .workWarning, .workStatus, .workComplete, .workFail, .workException:
             workResult(packet, from: session, outbox: &outbox)
         case .unused, .allYours, .submitJobScheduled:
-            outbox.sendError("INVALID_COMMAND", "Command not expected", to: session)
+            reject(session, "INVALID_COMMAND", "Command not expected", outbox: &outbox)
         case .noop, .jobCreated, .noJob, .jobAssign, .echoResponse, .error, .statusResponse, .optionResponse,
             .jobAssignUnique, .jobAssignAll, .statusResponseUnique:
             outbox.sendError("INVALID_COMMAND", "Command not expected", to: session)
             return .close(reason: "sent the response type \(packet.type.protocolName) to the server")
         }
         return .keepOpen
+    }
+
+    /// Sends an ERROR packet that leaves the connection open, and logs it at WARNING, as
+    /// gearmand 1.1 does. Errors that close the connection are logged with the close instead.
+    func reject(_ session: Session, _ code: String, _ message: String, outbox: inout Outbox) {
+        logger.warning(
+            "rejected a packet from connection \(session.connectionID) (\(session.peerAddress)) with \(code): \(message)"
+        )
+        outbox.sendError(code, message, to: session)
     }
 
     /// The longest SET_CLIENT_ID kept, in bytes; gearmand truncates at about the same length.

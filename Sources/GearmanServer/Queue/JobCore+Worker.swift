@@ -156,7 +156,7 @@ extension JobCore {
             case .workException: message = "An exception was received for a job that does not exist"
             default: message = "Job given in work result not found"
             }
-            outbox.sendError("JOB_NOT_FOUND", message, to: session)
+            reject(session, "JOB_NOT_FOUND", message, outbox: &outbox)
             return
         }
         metrics.jobReported(job, result: packet.type)
