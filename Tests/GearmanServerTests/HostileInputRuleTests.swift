@@ -130,4 +130,48 @@ struct HostileInputRuleTests {
         #expect(replies.map(\.type) == [.statusResponseUnique])
         #expect(replies.first.map { (1..<6).map($0.stringArgument) } == ["1", "0", "0", "0", "0"])
     }
+
+    /// Runs an admin line given as bytes and returns the reply bytes unchanged.
+    private func adminBytes(_ harness: CoreHarness, _ session: Session, _ line: [UInt8]) -> [UInt8] {
+        var outbox = Outbox()
+        _ = harness.core.handleAdmin(line, from: session, outbox: &outbox)
+        return outbox.items.flatMap { item -> [UInt8] in
+            guard item.connectionID == session.connectionID, case .text(let bytes) = item.output else { return [] }
+            return bytes
+        }
+    }
+
+    /// Names that are not UTF-8 reach the admin output unchanged, as in gearmand 1.1.20, and
+    /// `drop function` matches bytes, so two such names neither print nor match alike.
+    @Test("names that are not UTF-8")
+    func nonUTF8Names() {
+        let harness = CoreHarness()
+        let admin = harness.connect()
+        let first: [UInt8] = [0xFF, 0x2D, 0x78]
+        let second: [UInt8] = [0xFE, 0x2D, 0x78]
+        #expect(adminBytes(harness, admin, Array("create function ".utf8) + first) == Array("OK\r\n".utf8))
+        #expect(adminBytes(harness, admin, Array("create function ".utf8) + second) == Array("OK\r\n".utf8))
+        let worker = harness.connect()
+        _ = harness.send(worker, Packet(magic: .request, type: .canDo, arguments: [first[...]]))
+        _ = harness.send(worker, Packet(magic: .request, type: .setClientID, arguments: [[0xC0, 0x41][...]]))
+
+        let status = adminBytes(harness, admin, Array("status".utf8))
+        #expect(status == first + Array("\t0\t0\t1\n".utf8) + second + Array("\t0\t0\t0\n.\n".utf8))
+        let workers = adminBytes(harness, admin, Array("workers".utf8))
+        let workerLine = Array("\(worker.fd) \(worker.peerAddress) ".utf8) + [0xC0, 0x41] + Array(" : ".utf8) + first
+        #expect(workers.firstRange(of: workerLine + [0x0A]) != nil)
+
+        #expect(adminBytes(harness, admin, Array("drop function ".utf8) + second) == Array("OK\r\n".utf8))
+        let after = adminBytes(harness, admin, Array("status".utf8))
+        #expect(after == first + Array("\t0\t0\t1\n.\n".utf8))
+    }
+
+    @Test("drop function ignores ASCII case")
+    func dropFunctionIgnoresCase() {
+        let harness = CoreHarness()
+        let admin = harness.connect()
+        #expect(harness.admin(admin, "create function Resize") == "OK\r\n")
+        #expect(harness.admin(admin, "drop function rESIZE") == "OK\r\n")
+        #expect(harness.admin(admin, "status") == ".\n")
+    }
 }

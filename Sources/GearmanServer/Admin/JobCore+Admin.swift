@@ -59,8 +59,6 @@ extension JobCore {
         return .keepOpen
     }
 
-    /// Splits a line on spaces; runs of spaces collapse, but a leading space yields an empty
-    /// command name, as in gearmand.
     /// Splits an admin line at runs of spaces. As in gearmand 1.1.20, a leading space gives an
     /// empty first token and a trailing space an empty last one, so `show jobs ` is not
     /// `show jobs` and `cancel job ` looks up an empty handle.
@@ -75,6 +73,10 @@ extension JobCore {
         return tokens
     }
 
+    static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+    }
+
     static func unknownCommand(_ name: String) -> String {
         "ERR UNKNOWN_COMMAND Unknown+server+command\(name)\r\n"
     }
@@ -85,38 +87,46 @@ extension JobCore {
 
     // MARK: Reports
 
-    func workersReport() -> String {
-        var report = ""
+    // Reports are built as bytes, because function names, client ids and unique keys are
+    // bytes that need not be UTF-8. gearmand 1.1 prints them unchanged.
+
+    func workersReport() -> [UInt8] {
+        var report: [UInt8] = []
         for session in sessions.values.sorted(by: { $0.fd < $1.fd }) {
-            report += "\(session.fd) \(session.peerAddress) \(String(decoding: session.clientID, as: UTF8.self)) :"
+            report += Array("\(session.fd) \(session.peerAddress) ".utf8)
+            report += session.clientID
+            report += Array(" :".utf8)
             for ability in session.abilities.reversed() {
-                report += " \(ability.function.nameString)"
+                report.append(UInt8(ascii: " "))
+                report += ability.function.name
             }
-            report += "\n"
+            report.append(UInt8(ascii: "\n"))
         }
-        return report + ".\n"
+        return report + Array(".\n".utf8)
     }
 
-    func statusReport() -> String {
-        var report = ""
+    func statusReport() -> [UInt8] {
+        var report: [UInt8] = []
         for function in functionOrder {
-            report += "\(function.nameString)\t\(function.total)\t\(function.running)\t\(function.registrations)\n"
+            report += function.name
+            report += Array("\t\(function.total)\t\(function.running)\t\(function.registrations)\n".utf8)
         }
-        return report + ".\n"
+        return report + Array(".\n".utf8)
     }
 
-    func priorityStatusReport() -> String {
-        var report = ""
+    func priorityStatusReport() -> [UInt8] {
+        var report: [UInt8] = []
         for function in functionOrder {
-            report += "\(function.nameString)\t\(function.waiting(.high))\t\(function.waiting(.normal))"
-            report += "\t\(function.waiting(.low))\t\(function.registrations)\n"
+            report += function.name
+            report += Array("\t\(function.waiting(.high))\t\(function.waiting(.normal))".utf8)
+            report += Array("\t\(function.waiting(.low))\t\(function.registrations)\n".utf8)
         }
-        return report + ".\n"
+        return report + Array(".\n".utf8)
     }
 
-    func show(_ tokens: [[UInt8]]) -> String {
+    func show(_ tokens: [[UInt8]]) -> [UInt8] {
         let words = tokens.map { String(decoding: $0, as: UTF8.self).lowercased() }
-        if words.count == 1 { return Self.unknownCommand("show") }
+        if words.count == 1 { return Array(Self.unknownCommand("show").utf8) }
         if words.count == 2 && words[1] == "jobs" {
             var report = ""
             for job in jobs.values.sorted(by: { $0.number < $1.number }) {
@@ -124,16 +134,17 @@ extension JobCore {
                 report +=
                     "\(handle)\t\(job.retries)\t\(job.isIgnored ? 1 : 0)\t\(job.isBackground && !job.isCancelled ? 1 : 0)\n"
             }
-            return report + ".\n"
+            return Array((report + ".\n").utf8)
         }
         if words.count == 3 && words[1] == "unique" && words[2] == "jobs" {
-            var report = ""
+            var report: [UInt8] = []
             for job in jobs.values.sorted(by: { $0.number < $1.number }) {
-                report += String(decoding: job.unique, as: UTF8.self) + "\n"
+                report += job.unique
+                report.append(UInt8(ascii: "\n"))
             }
-            return report + ".\n"
+            return report + Array(".\n".utf8)
         }
-        return "ERR UNKNOWN_SHOW_ARGUMENTS\r\n"
+        return Array("ERR UNKNOWN_SHOW_ARGUMENTS\r\n".utf8)
     }
 
     // MARK: Changes
@@ -170,8 +181,9 @@ extension JobCore {
         guard tokens.count == 3, String(decoding: tokens[1], as: UTF8.self).lowercased() == "function" else {
             return Self.invalidArguments("drop")
         }
-        let wanted = String(decoding: tokens[2], as: UTF8.self).lowercased()
-        guard let function = functionOrder.first(where: { $0.nameString.lowercased() == wanted }) else {
+        // gearmand 1.1 compares the name without regard to ASCII case, byte by byte.
+        let wanted = tokens[2].map(Self.asciiLowercased)
+        guard let function = functionOrder.first(where: { $0.name.map(Self.asciiLowercased) == wanted }) else {
             return "ERR function not found\r\n"
         }
         if function.registrations > 0 || function.running > 0 {

@@ -23,7 +23,11 @@ struct Outbox {
     }
 
     mutating func sendText(_ text: String, to session: Session) {
-        items.append((session.connectionID, session.loopIndex, .text(Array(text.utf8))))
+        sendText(Array(text.utf8), to: session)
+    }
+
+    mutating func sendText(_ bytes: [UInt8], to session: Session) {
+        items.append((session.connectionID, session.loopIndex, .text(bytes)))
     }
 
     mutating func sendError(_ code: String, _ message: String, to session: Session) {
