@@ -1,7 +1,12 @@
+import Foundation
 import GearmanKit
 import Testing
 
 @testable import GearmanServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite("Append-only log queue store")
 struct AppendLogQueueStoreTests {
@@ -300,6 +305,25 @@ struct AppendLogQueueStoreTests {
         let error = #expect(throws: QueueStoreError.self) { try AppendLogQueueStore(path: path) }
 
         #expect((error.map(String.init(describing:)) ?? "").contains("locked by another process"))
+    }
+
+    /// A forked child shares the lock until it calls exec; the store waits that moment out.
+    @Test("a lock released within a second is taken")
+    func lockReleasedSoonIsTaken() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("queue.log")
+        try AppendLogQueueStore(path: path).close()
+        let holder = Glibc.open(path, O_RDWR | O_CLOEXEC)
+        try #require(holder >= 0)
+        try #require(flock(holder, LOCK_EX | LOCK_NB) == 0)
+        let release = Thread {
+            usleep(200_000)
+            Glibc.close(holder)
+        }
+        release.start()
+
+        let store = try AppendLogQueueStore(path: path)
+        store.close()
     }
 
     @Test("a path in a missing folder fails with the system's message")
