@@ -73,6 +73,51 @@ struct FrameParserTests {
         }
     }
 
+    @Test("256 MiB header reserves no body", arguments: [false, true])
+    func hugeDeclaredBodyReservesNothing(headerInPieces: Bool) throws {
+        var wire: [UInt8] = []
+        PacketHeader(magic: .request, type: .echoRequest, bodyLength: 256 << 20).encode(into: &wire)
+        var parser = FrameParser(maximumBodyLength: 256 << 20)
+        if headerInPieces {
+            _ = try parser.parse(Array(wire[0..<7]))
+            _ = try parser.parse(Array(wire[7...]))
+        } else {
+            _ = try parser.parse(wire)
+        }
+        #expect(parser.hasPartialFrame)
+        #expect(parser.partialBodyCapacity == 0)
+
+        _ = try parser.parse([0x78])
+        #expect(parser.partialBodyCapacity >= 1)
+        #expect(parser.partialBodyCapacity < 4096, "capacity \(parser.partialBodyCapacity) after one body byte")
+    }
+
+    @Test("4 MiB body grows piece by piece")
+    func largeBodyInPieces() throws {
+        let payload = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 16) }
+        let packet = Packet(magic: .request, type: .echoRequest, arguments: [payload])
+        let wire = packet.encoded()
+        var parser = FrameParser()
+        var frames: [Frame] = []
+        // The first read ends inside the body, as it does when a large packet meets a read buffer.
+        let firstRead = PacketHeader.size + 100
+        frames += try parser.parse(Array(wire[0..<firstRead]))
+        var offset = firstRead
+        while offset < wire.count {
+            let received = offset - PacketHeader.size
+            #expect(frames.isEmpty)
+            #expect(
+                parser.partialBodyCapacity <= 2 * received + 4096,
+                "capacity \(parser.partialBodyCapacity) after \(received) body bytes")
+            let end = min(wire.count, offset + 65536)
+            frames += try parser.parse(Array(wire[offset..<end]))
+            offset = end
+        }
+        #expect(frames == [.packet(packet)])
+        #expect(!parser.hasPartialFrame)
+        #expect(parser.partialBodyCapacity == 0)
+    }
+
     @Test("an unknown magic is rejected")
     func badMagic() throws {
         var parser = FrameParser()

@@ -5,8 +5,10 @@
 /// and anything else starts an admin text line, so the two may be mixed on one connection.
 ///
 /// The parser checks a packet's declared body length against `maximumBodyLength` before it
-/// allocates anything, never reads past the declared length, and copies each body once: from
-/// the read buffer into the body array whose slices become the packet's arguments.
+/// allocates anything and never reads past the declared length. A body that arrives in one read
+/// with its header is copied once, into the array whose slices become the packet's arguments. A
+/// body that arrives over several reads grows with the bytes received, not with its declared
+/// length.
 public struct FrameParser: Sendable {
     /// The largest body length accepted, in bytes.
     public var maximumBodyLength: Int
@@ -62,8 +64,8 @@ public struct FrameParser: Sendable {
                         frames.append(.packet(try Self.makePacket(header, body: body)))
                     } else {
                         var body: [UInt8] = []
-                        body.reserveCapacity(bodyLength)
-                        body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<count]))
+                        Self.appendBodyPart(
+                            UnsafeRawBufferPointer(rebasing: bytes[offset..<count]), to: &body, bodyLength: bodyLength)
                         offset = count
                         state = .body(header, body)
                     }
@@ -91,16 +93,16 @@ public struct FrameParser: Sendable {
                     state = .idle
                     frames.append(.packet(try Self.makePacket(header, body: [])))
                 } else {
-                    var body: [UInt8] = []
-                    body.reserveCapacity(Int(header.bodyLength))
-                    state = .body(header, body)
+                    state = .body(header, [])
                 }
 
             case .body(let header, var body):
                 state = .idle  // Releases the reference so `body` is appended to in place.
                 let needed = Int(header.bodyLength) - body.count
                 let available = min(needed, count - offset)
-                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + available)]))
+                Self.appendBodyPart(
+                    UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + available)]), to: &body,
+                    bodyLength: Int(header.bodyLength))
                 offset += available
                 if body.count < Int(header.bodyLength) {
                     state = .body(header, body)
@@ -142,6 +144,26 @@ public struct FrameParser: Sendable {
         }
         try result.get()
         return frames
+    }
+
+    /// Appends part of a body that arrived in a later read than its header.
+    ///
+    /// The capacity grows to at most twice the bytes received and never past `bodyLength`. A
+    /// peer can declare a body of up to `maximumBodyLength` bytes in a 12-byte header, so
+    /// reserving the declared length would let a few headers without bodies take gigabytes of
+    /// address space.
+    private static func appendBodyPart(_ part: UnsafeRawBufferPointer, to body: inout [UInt8], bodyLength: Int) {
+        let needed = body.count + part.count
+        if needed > body.capacity {
+            body.reserveCapacity(min(bodyLength, max(needed, 2 * body.capacity)))
+        }
+        body.append(contentsOf: part)
+    }
+
+    /// The capacity of the body being received, or 0 at a frame boundary.
+    var partialBodyCapacity: Int {
+        if case .body(_, let body) = state { return body.capacity }
+        return 0
     }
 
     private func checkLength(_ header: PacketHeader) throws(WireError) {
