@@ -55,4 +55,30 @@ struct DeclaredBodyLengthTests {
         #expect(echo.body == payload)
         #expect(server.child.isRunning)
     }
+
+    @Test func httpHeadsWithoutBodies() async throws {
+        let http = try await HTTPServer.start()
+        defer { http.stop() }
+        let warmUp = try http.connect()
+        try warmUp.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        _ = try warmUp.receiveUntilClosed()
+        let before = try Self.virtualMemorySize(of: http.server.pid)
+
+        // Sixteen POSTs each declare 64 MiB, the default --http-max-body-size, and send one byte.
+        let declared = 64 << 20
+        var offenders: [RawConnection] = []
+        for _ in 0..<16 {
+            let connection = try http.connect()
+            try connection.send("POST /reverse HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(declared)\r\n\r\nx")
+            offenders.append(connection)
+        }
+        let check = try http.connect()
+        try check.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        let reply = String(decoding: try check.receiveUntilClosed(), as: UTF8.self)
+        #expect(reply.hasPrefix("HTTP/1.1 200 "), "reply \(reply.debugDescription)")
+        try await Task.sleep(for: .milliseconds(200))
+        let growth = try Self.virtualMemorySize(of: http.server.pid) - before
+        #expect(growth < 4 * declared, "virtual memory grew by \(growth) bytes for 16 heads without bodies")
+        #expect(http.server.child.isRunning)
+    }
 }

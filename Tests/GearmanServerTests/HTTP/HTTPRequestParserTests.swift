@@ -80,6 +80,48 @@ struct HTTPRequestParserTests {
         #expect(!parser.hasPartialRequest)
     }
 
+    @Test("64 MiB Content-Length reserves no body")
+    func hugeContentLengthReservesNothing() throws {
+        let limits = HTTPRequestParser.Limits(maximumHeadSize: 1024, maximumBodySize: 64 << 20)
+        var parser = HTTPRequestParser(limits: limits)
+        let head = Array("POST /f HTTP/1.1\r\nContent-Length: \(64 << 20)\r\n\r\n".utf8)
+        parser.append(head)
+        #expect(try parser.next() == nil)
+        #expect(parser.hasPartialRequest)
+        #expect(parser.bufferCapacity < 4096, "capacity \(parser.bufferCapacity) with no body byte received")
+
+        parser.append(Array("x".utf8))
+        #expect(try parser.next() == nil)
+        #expect(parser.bufferCapacity < 4096, "capacity \(parser.bufferCapacity) after one body byte")
+    }
+
+    @Test("4 MiB body grows piece by piece")
+    func largeBodyInPieces() throws {
+        let limits = HTTPRequestParser.Limits(maximumHeadSize: 1024, maximumBodySize: 64 << 20)
+        var parser = HTTPRequestParser(limits: limits)
+        let body = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 16) }
+        parser.append(Array("PUT /f HTTP/1.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8))
+        #expect(try parser.next() == nil)
+
+        var offset = 0
+        var requests: [HTTPRequest] = []
+        while offset < body.count {
+            let end = min(body.count, offset + 65536)
+            parser.append(Array(body[offset..<end]))
+            offset = end
+            #expect(
+                parser.bufferCapacity <= 2 * offset + 4096,
+                "capacity \(parser.bufferCapacity) after \(offset) body bytes")
+            while let event = try parser.next() {
+                if case .request(let request) = event { requests.append(request) }
+            }
+        }
+        try #require(requests.count == 1)
+        #expect(requests[0].body == body)
+        #expect(requests[0].body.capacity < body.count + 4096, "the body carries unused capacity")
+        #expect(!parser.hasPartialRequest)
+    }
+
     @Test("pipelined requests come one at a time")
     func pipelined() throws {
         let text = "POST /a HTTP/1.1\r\nContent-Length: 1\r\n\r\nxGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.0\r\n\r\n"

@@ -3,8 +3,8 @@
 /// Bytes are appended as they are read and parsed only when `next()` is called, one request at a
 /// time, so a connection can leave pipelined requests buffered while the job of an earlier one
 /// runs. Bodies come with `Content-Length` or `Transfer-Encoding: chunked`. A `Content-Length`
-/// body that arrives in later reads is appended to a buffer reserved for it and handed over
-/// without another copy.
+/// body that arrives in later reads is appended to the receive buffer, which grows with the
+/// bytes received, and is handed over without another copy when it fills that buffer.
 ///
 /// Limits: the request line and header fields together may take `maximumHeadSize` bytes (414 or
 /// 431 beyond), and a body `maximumBodySize` bytes (413 beyond, checked against
@@ -75,13 +75,18 @@ struct HTTPRequestParser: Sendable {
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         compact()
+        reserve(forAppending: bytes.count)
         buffer.append(contentsOf: bytes)
     }
 
     mutating func append(_ bytes: [UInt8]) {
         compact()
+        reserve(forAppending: bytes.count)
         buffer.append(contentsOf: bytes)
     }
+
+    /// The capacity of the receive buffer, in bytes.
+    var bufferCapacity: Int { buffer.capacity }
 
     /// Parses the next event from the buffered bytes, or returns nil until more bytes arrive.
     ///
@@ -351,7 +356,6 @@ struct HTTPRequestParser: Sendable {
         // become the request body without a copy.
         buffer.removeSubrange(0..<start)
         start = 0
-        if buffer.capacity < length { buffer.reserveCapacity(length) }
         return try step()
     }
 
@@ -494,6 +498,19 @@ struct HTTPRequestParser: Sendable {
         expectsContinue = false
         continueReported = false
         return .request(request)
+    }
+
+    /// Grows the buffer for `count` more bytes while a Content-Length body arrives.
+    ///
+    /// The capacity at most doubles and stops at the end of the body, so a body that fills the
+    /// buffer exactly is handed over without unused capacity. It grows with the bytes received and
+    /// not with the declared length, because a client can declare a body of up to
+    /// `maximumBodySize` bytes and then send nothing. Bytes past the end of the body, and bytes
+    /// outside a body, grow the buffer as any array grows.
+    private mutating func reserve(forAppending count: Int) {
+        let needed = buffer.count + count
+        guard needed > buffer.capacity, case .fixedBody(let length) = state, needed <= start + length else { return }
+        buffer.reserveCapacity(min(start + length, max(needed, 2 * buffer.capacity)))
     }
 
     /// Drops consumed bytes before new ones are appended, so the buffer does not grow with every
