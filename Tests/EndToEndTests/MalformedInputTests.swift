@@ -50,6 +50,24 @@ struct MalformedInput: Sendable, CustomTestStringConvertible {
             bytes: Wire.packet(type: PacketNumber.jobCreated, body: Array("H:e2e:1".utf8)),
             serverArguments: [], reply: .errorPacket(code: "INVALID_COMMAND", text: "Command not expected")),
         MalformedInput(
+            name: "CAN_DO with a function name of 8193 bytes",
+            bytes: Wire.packet(type: PacketNumber.canDo, body: [UInt8](repeating: UInt8(ascii: "f"), count: 8193)),
+            serverArguments: [],
+            reply: .errorPacket(
+                code: "ARGUMENT_TOO_LARGE",
+                text: "CAN_DO function name of 8193 bytes is longer than the maximum of 8192 bytes")),
+        MalformedInput(
+            name: "SUBMIT_JOB_BG with a function name of 8193 bytes",
+            bytes: Wire.request(PacketNumber.submitJobBackground, [String(repeating: "f", count: 8193), "", "x"]),
+            serverArguments: [],
+            reply: .errorPacket(
+                code: "ARGUMENT_TOO_LARGE",
+                text: "SUBMIT_JOB_BG function name of 8193 bytes is longer than the maximum of 8192 bytes")),
+        MalformedInput(
+            name: "create function with a name of 8193 bytes",
+            bytes: Array("create function \(String(repeating: "f", count: 8193))\r\n".utf8),
+            serverArguments: ["--max-admin-line", "9000"], reply: .adminError),
+        MalformedInput(
             name: "admin line of 1000 bytes over --max-admin-line 128",
             bytes: [UInt8](repeating: UInt8(ascii: "a"), count: 1000),
             serverArguments: ["--max-admin-line", "128"], reply: .adminError),

@@ -215,3 +215,87 @@ struct FrameParserLeniencyTests {
         #expect(packet.handle == "H:x:1")
     }
 }
+
+@Suite("FrameParser function name limit")
+struct FrameParserFunctionNameTests {
+    /// A request of `type` whose function name is `length` bytes, with the other arguments each
+    /// type needs.
+    static func packet(_ type: PacketType, nameLength length: Int) -> Packet {
+        let name = [UInt8](repeating: UInt8(ascii: "f"), count: length)
+        let arguments: [[UInt8]]
+        switch type {
+        case .canDo: arguments = [name]
+        case .canDoTimeout: arguments = [name, Array("10".utf8)]
+        case .submitJobEpoch: arguments = [name, Array("u".utf8), Array("0".utf8), Array("data".utf8)]
+        case .submitReduceJob, .submitReduceJobBackground:
+            arguments = [name, Array("u".utf8), Array("r".utf8), Array("a".utf8), Array("data".utf8)]
+        case .submitJobScheduled:
+            arguments = [name, Array("u".utf8)] + [[UInt8]](repeating: Array("1".utf8), count: 5) + [Array("d".utf8)]
+        default: arguments = [name, Array("u".utf8), Array("data".utf8)]
+        }
+        return Packet(magic: .request, type: type, arguments: arguments)
+    }
+
+    static let namedTypes = PacketType.allCases.filter(\.startsWithFunctionName)
+
+    @Test("types that carry a function name")
+    func namedTypesList() {
+        #expect(
+            Set(Self.namedTypes) == [
+                .canDo, .canDoTimeout, .submitJob, .submitJobBackground, .submitJobHigh, .submitJobHighBackground,
+                .submitJobLow, .submitJobLowBackground, .submitJobScheduled, .submitJobEpoch, .submitReduceJob,
+                .submitReduceJobBackground,
+            ])
+    }
+
+    @Test("name of exactly 8192 bytes is accepted", arguments: namedTypes)
+    func nameAtLimit(type: PacketType) throws {
+        #expect(FrameParser.maximumFunctionNameLength == 8192)
+        let packet = Self.packet(type, nameLength: 8192)
+        var parser = FrameParser()
+        let frames = try parser.parse(packet.encoded())
+        #expect(frames == [.packet(packet)])
+    }
+
+    @Test("name of 8193 bytes is rejected", arguments: namedTypes)
+    func nameOverLimit(type: PacketType) {
+        var parser = FrameParser()
+        #expect(throws: WireError.functionNameTooLong(type, length: 8193, maximum: 8192)) {
+            _ = try parser.parse(Self.packet(type, nameLength: 8193).encoded())
+        }
+    }
+
+    @Test("name over the limit in pieces is rejected")
+    func nameOverLimitInPieces() throws {
+        let wire = Self.packet(.canDo, nameLength: 1 << 20).encoded()
+        var parser = FrameParser()
+        var offset = 0
+        while offset + 4096 < wire.count {
+            _ = try parser.parse(Array(wire[offset..<(offset + 4096)]))
+            offset += 4096
+        }
+        #expect(throws: WireError.functionNameTooLong(.canDo, length: 1 << 20, maximum: 8192)) {
+            _ = try parser.parse(Array(wire[offset...]))
+        }
+    }
+
+    @Test("CANT_DO and response types are not limited")
+    func otherTypesUnlimited() throws {
+        let name = String(repeating: "f", count: 8193)
+        let packets = [
+            Packet.request(.cantDo, name),
+            Packet.response(.jobAssign, "H:x:1", name, "data"),
+            Packet.request(.echoRequest, name),
+        ]
+        var parser = FrameParser()
+        let frames = try parser.parse(packets.flatMap { $0.encoded() })
+        #expect(frames == packets.map { .packet($0) })
+    }
+
+    @Test("over-limit error reads as ARGUMENT_TOO_LARGE")
+    func errorText() {
+        let error = WireError.functionNameTooLong(.canDo, length: 8193, maximum: 8192)
+        #expect(error.errorCode == "ARGUMENT_TOO_LARGE")
+        #expect(error.description == "CAN_DO function name of 8193 bytes is longer than the maximum of 8192 bytes")
+    }
+}

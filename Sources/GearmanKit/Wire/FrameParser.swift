@@ -28,6 +28,16 @@ public struct FrameParser: Sendable {
 
     private var state: State = .idle
 
+    /// The longest function name accepted in CAN_DO, CAN_DO_TIMEOUT and the SUBMIT_JOB types, in
+    /// bytes.
+    ///
+    /// A server keeps every function name it has seen after the worker or client leaves, so
+    /// names need a bound. Measured on loopback, Debian's gearmand 1.1.20 closes the connection
+    /// when a NUL-terminated argument takes more than 8192 bytes with its NUL, or when the name
+    /// that makes up a CAN_DO body is longer than 8192 bytes. This limit accepts every name that
+    /// gearmand accepts.
+    public static let maximumFunctionNameLength = 8192
+
     /// Creates a parser with the given limits.
     public init(maximumBodyLength: Int = 256 << 20, maximumLineLength: Int = 8192) {
         self.maximumBodyLength = maximumBodyLength
@@ -206,6 +216,9 @@ public struct FrameParser: Sendable {
             start = index
         }
         arguments.append(body[start..<end])
+        if type.startsWithFunctionName && arguments[0].count > maximumFunctionNameLength {
+            throw .functionNameTooLong(type, length: arguments[0].count, maximum: maximumFunctionNameLength)
+        }
         return Packet(magic: header.magic, type: type, arguments: arguments)
     }
 }

@@ -144,6 +144,19 @@ public enum PacketType: UInt32, Sendable, CaseIterable {
         }
     }
 
+    /// Whether the first argument is a function name: CAN_DO, CAN_DO_TIMEOUT and the SUBMIT_JOB
+    /// and SUBMIT_REDUCE_JOB types. CANT_DO is left out, because the server keeps no name from it.
+    public var startsWithFunctionName: Bool {
+        switch self {
+        case .canDo, .canDoTimeout, .submitJob, .submitJobBackground, .submitJobHigh, .submitJobHighBackground,
+            .submitJobLow, .submitJobLowBackground, .submitJobScheduled, .submitJobEpoch, .submitReduceJob,
+            .submitReduceJobBackground:
+            return true
+        default:
+            return false
+        }
+    }
+
     /// Whether only a server sends this type, so a server that receives it has been sent a response.
     public var isServerResponse: Bool {
         switch self {

@@ -12,6 +12,9 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     case missingArguments(PacketType, expected: Int, found: Int)
     /// An admin text line grew past the configured maximum without a newline.
     case lineTooLong(maximum: Int)
+    /// The function name that starts a CAN_DO, CAN_DO_TIMEOUT or SUBMIT_JOB packet is longer
+    /// than `FrameParser.maximumFunctionNameLength`.
+    case functionNameTooLong(PacketType, length: Int, maximum: Int)
 
     /// The ERROR packet code for the fault, as gearmand names its return codes.
     public var errorCode: String {
@@ -21,6 +24,7 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .packetTooLarge: return "ARGUMENT_TOO_LARGE"
         case .missingArguments: return "INVALID_ARGUMENT"
         case .lineTooLong: return "ARGUMENT_TOO_LARGE"
+        case .functionNameTooLong: return "ARGUMENT_TOO_LARGE"
         }
     }
 
@@ -36,6 +40,9 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(type.protocolName) needs \(expected + 1) arguments but its body has only \(found + 1)"
         case .lineTooLong(let maximum):
             return "admin command line is longer than the maximum of \(maximum) bytes"
+        case .functionNameTooLong(let type, let length, let maximum):
+            return
+                "\(type.protocolName) function name of \(length) bytes is longer than the maximum of \(maximum) bytes"
         }
     }
 }

@@ -38,6 +38,13 @@ extension JobCore {
                 outbox.sendText("ERR UNKNOWN_JOB\r\n", to: session)
             }
         case "create":
+            let limit = FrameParser.maximumFunctionNameLength
+            if tokens.count == 3, tokens[2].count > limit {
+                outbox.sendText("ERR ARGUMENT_TOO_LARGE Function+name+longer+than+\(limit)+bytes\r\n", to: session)
+                let reason =
+                    "sent create function with a name of \(tokens[2].count) bytes, over the maximum of \(limit)"
+                return .close(reason: reason)
+            }
             outbox.sendText(createFunction(tokens), to: session)
         case "drop":
             outbox.sendText(dropFunction(tokens), to: session)
