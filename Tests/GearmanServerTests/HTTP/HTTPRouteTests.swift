@@ -56,6 +56,22 @@ struct HTTPRouteTests {
         #expect(submission.packet.type == expected)
     }
 
+    // A name is measured after its percent escapes are decoded: `%66` is one byte, `f`.
+    @Test("function name of 8192 bytes is accepted", arguments: ["f", "%66"])
+    func functionNameAtLimit(ending: String) throws {
+        let target = "/" + String(repeating: "f", count: 8191) + ending
+        let submission = try #require(Self.submission(Self.request("POST", target)))
+        #expect(submission.function == [UInt8](repeating: UInt8(ascii: "f"), count: 8192))
+    }
+
+    @Test("function name of 8193 bytes gets 414", arguments: ["ff", "%66%66"])
+    func functionNameOverLimit(ending: String) {
+        let target = "/" + String(repeating: "f", count: 8191) + ending
+        let rejection = Self.rejection(Self.request("POST", target))
+        #expect(rejection?.status == 414)
+        #expect(rejection?.allow == nil)
+    }
+
     @Test("first repeated job field counts")
     func repeatedFields() throws {
         let fields = [

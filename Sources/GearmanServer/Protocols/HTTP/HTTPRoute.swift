@@ -97,6 +97,11 @@ enum HTTPRoute: Sendable, Equatable {
         if function.isEmpty {
             return .reject(.notFound, message: "No function given: use /FUNCTION, such as POST /reverse.", allow: nil)
         }
+        let nameLimit = FrameParser.maximumFunctionNameLength
+        if function.count > nameLimit {
+            let message = "The function name of \(function.count) bytes is longer than the limit of \(nameLimit) bytes."
+            return .reject(.uriTooLong, message: message, allow: nil)
+        }
 
         // Reads the three job fields in one pass. The first field of each name counts.
         var uniqueField: [UInt8]? = nil
