@@ -131,6 +131,29 @@ struct HostileInputRuleTests {
         #expect(replies.first.map { (1..<6).map($0.stringArgument) } == ["1", "0", "0", "0", "0"])
     }
 
+    /// With one unique key in two functions, the function created first wins, whether the
+    /// lookup walks the functions (as many jobs as functions) or the keyed jobs (fewer).
+    @Test("GET_STATUS_UNIQUE prefers the function created first", arguments: [0, 5])
+    func uniqueStatusOrder(emptyFunctions: Int) throws {
+        let harness = CoreHarness()
+        let admin = harness.connect()
+        #expect(harness.admin(admin, "create function older") == "OK\r\n")
+        #expect(harness.admin(admin, "create function newer") == "OK\r\n")
+        for index in 0..<emptyFunctions {
+            _ = harness.admin(admin, "create function empty\(index)")
+        }
+        let client = harness.connect()
+        harness.submit(client, "newer", unique: "key", data: "x", type: .submitJobBackground)
+        let older = harness.submit(client, "older", unique: "key", data: "x", type: .submitJobBackground)
+        let worker = harness.connect()
+        harness.send(worker, .canDo, "older")
+        try #require(harness.grab(worker)?.handle == older)
+
+        // Only the job of "older" is running, so the reply tells the two apart.
+        let replies = harness.send(client, .getStatusUnique, "key")
+        #expect(replies.first.map { (1..<3).map($0.stringArgument) } == ["1", "1"])
+    }
+
     /// Runs an admin line given as bytes and returns the reply bytes unchanged.
     private func adminBytes(_ harness: CoreHarness, _ session: Session, _ line: [UInt8]) -> [UInt8] {
         var outbox = Outbox()

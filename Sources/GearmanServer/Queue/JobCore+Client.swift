@@ -107,18 +107,31 @@ extension JobCore {
     func sendUniqueStatus(unique: ArraySlice<UInt8>, to session: Session, outbox: inout Outbox) {
         var found: Job? = nil
         if !unique.isEmpty {
-            // Functions without jobs stay listed until `drop function`, so skipping them keeps the
-            // walk in proportion to the jobs, as gearmand's walk over its job table is.
-            for function in functionOrder where function.total > 0 {
-                if let job = uniqueIndex[UniqueKey(function: function.name, key: unique)] {
-                    found = job
-                    break
-                }
-            }
+            found = firstJob(withUnique: unique)
         }
         var fields = statusFields(prefix: unique, job: found)
         fields.append(Array(String(found?.listeners.count ?? 0).utf8)[...])
         outbox.send(.statusResponseUnique, fields, to: session)
+    }
+
+    /// Returns the job with the explicit unique key `unique` in the function created first.
+    ///
+    /// Functions stay listed until `drop function`, so a client can make thousands with CAN_DO
+    /// and leave. The search therefore walks the functions or the keyed jobs, whichever are
+    /// fewer, as gearmand 1.1 walks its job table.
+    private func firstJob(withUnique unique: ArraySlice<UInt8>) -> Job? {
+        if functionOrder.count <= uniqueIndex.count {
+            for function in functionOrder where function.total > 0 {
+                if let job = uniqueIndex[UniqueKey(function: function.name, key: unique)] { return job }
+            }
+            return nil
+        }
+        let matches = uniqueIndex.values.filter { job in
+            guard let key = job.uniqueKey else { return false }
+            return !key.isPayload && key.key.elementsEqual(unique)
+        }
+        if matches.count <= 1 { return matches.first }
+        return functionOrder.lazy.compactMap { function in matches.first { $0.function === function } }.first
     }
 
     private func statusFields(prefix: ArraySlice<UInt8>, job: Job?) -> [ArraySlice<UInt8>] {
