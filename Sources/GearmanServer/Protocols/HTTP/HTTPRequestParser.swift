@@ -73,6 +73,12 @@ struct HTTPRequestParser: Sendable {
         return true
     }
 
+    /// Whether the parser waits for a request head, as opposed to a body or after a failure.
+    var isReadingHead: Bool {
+        if case .head = state { return true }
+        return false
+    }
+
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         compact()
         reserve(forAppending: bytes.count)
