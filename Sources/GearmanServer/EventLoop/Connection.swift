@@ -26,6 +26,17 @@ final class Connection {
     var http: HTTPConnectionState?
     /// Whether EPOLLIN is off because an HTTP connection buffered enough pipelined requests.
     var isInputPaused = false
+    /// Whether reading stopped because `outbound` holds more than
+    /// `EventLoop.outputBacklogLimit` bytes that the peer has not taken yet.
+    var isOutputBacklogged = false
+    /// The epoll events registered for the socket, so that an unchanged set costs no system call.
+    var registeredEvents: UInt32 = 0
+    /// Monotonic milliseconds after which a closing connection whose peer takes none of the
+    /// remaining output is closed without it; nil while the connection is not closing.
+    var closeDeadline: Int64?
+    /// The bytes of output not yet received by the peer, in user space and in the kernel's send
+    /// queue, when `closeDeadline` was last set.
+    var unsentAtCloseCheck = 0
     /// Whether closing reads and discards the peer's remaining input first, because a request
     /// was refused while its body may still be arriving.
     var lingersOnClose = false

@@ -37,7 +37,8 @@ extension EventLoop {
     }
 
     /// A connection stops reading while a job runs once it has buffered this many bytes of
-    /// pipelined requests, so a client cannot make the server buffer without bound.
+    /// pipelined requests, so a client cannot make the server buffer requests without bound.
+    /// `outputBacklogLimit` bounds the responses in the same way.
     private var pipelineBufferLimit: Int {
         max(64 * 1024, runtime.configuration.httpMaximumHeaderSize)
     }
@@ -74,8 +75,14 @@ extension EventLoop {
             closing.append((connection, []))
             return
         }
+        // The idle clock restarts on the first byte of a request and on every read of body bytes,
+        // but not on later bytes of the same head. So the whole head must arrive within the idle
+        // timeout, and a client that sends it one byte at a time cannot keep the connection open.
+        let parser = connection.http!.parser
+        if !parser.isReadingHead || !parser.hasPartialRequest {
+            connection.http!.lastActivity = JobCore.readMonotonicClock()
+        }
         connection.http!.parser.append(UnsafeRawBufferPointer(rebasing: scratch[0..<received]))
-        connection.http!.lastActivity = JobCore.readMonotonicClock()
         readable.append(connection)
     }
 
@@ -134,10 +141,18 @@ extension EventLoop {
     }
 
     /// Responds to the connection's buffered requests that need no core and returns the first
-    /// one that does, or nil when none is complete or a job request is in flight.
+    /// one that does, or nil when none is complete, a job request is in flight or the output
+    /// waiting for the peer reached `outputBacklogLimit`.
     private func answerUntilCoreRequest(_ connection: Connection) -> CoreRequest? {
         guard connections[connection.id] === connection, connection.closeReason == nil else { return nil }
-        while let action = connection.http!.nextAction(date: HTTPDate.now()) {
+        while true {
+            if connection.outbound.count >= Self.outputBacklogLimit {
+                // The rest of the requests wait in the parser. Once the peer has read enough,
+                // updateBacklog puts the connection back in `http.resumable`.
+                connection.isOutputBacklogged = true
+                return nil
+            }
+            guard let action = connection.http!.nextAction(date: HTTPDate.now()) else { return nil }
             switch action {
             case .write(let parts, let closes, let note):
                 write(parts, to: connection)
@@ -159,7 +174,6 @@ extension EventLoop {
                 return .snapshot(endpoint, request, headOnly: headOnly)
             }
         }
-        return nil
     }
 
     private func respond(
@@ -200,11 +214,14 @@ extension EventLoop {
         dirty.append(connection)
     }
 
-    /// Stops reading from a connection whose pipelined requests wait behind a running job, and
-    /// reads again once the job's response is complete.
+    /// Stops reading from a connection whose pipelined requests wait behind a running job or
+    /// behind responses its peer has not read, and reads again once they were answered.
+    ///
+    /// A parser that waits for a head with `pipelineBufferLimit` bytes buffered, more than
+    /// the largest head, holds complete requests that were not answered yet.
     private func updateInput(of connection: Connection) {
         guard let state = connection.http else { return }
-        let shouldPause = state.isBusy && state.parser.bufferedCount >= pipelineBufferLimit
+        let shouldPause = state.parser.isReadingHead && state.parser.bufferedCount >= pipelineBufferLimit
         if shouldPause != connection.isInputPaused {
             connection.isInputPaused = shouldPause
             updateInterest(connection)
@@ -220,7 +237,9 @@ extension EventLoop {
     }
 
     /// Closes HTTP connections that have had no request in flight and no output to write for
-    /// `--http-idle-timeout` seconds. One whose request was still arriving gets 408 first.
+    /// `--http-idle-timeout` seconds, and those whose request head did not arrive complete within
+    /// that time of its first byte (see readHTTP). One whose request was still arriving gets 408
+    /// first.
     ///
     /// The check runs about once a second, so a connection closes up to a second late.
     func closeIdleHTTPConnections() {
@@ -234,12 +253,13 @@ extension EventLoop {
             guard let state = connection.http, connection.closeReason == nil, !state.isBusy,
                 connection.outbound.isEmpty, now - state.lastActivity >= limit
             else { continue }
-            if state.parser.hasPartialRequest {
+            let isPartial = state.parser.hasPartialRequest
+            if isPartial {
                 write(state.timeoutResponse(date: HTTPDate.now()), to: connection)
             }
             connection.closeReason = ""
-            runtime.logger.info(
-                "closing HTTP connection \(connection.id) from \(connection.peer): idle for \(timeout) s")
+            let cause = isPartial ? "request not complete after \(timeout) s" : "idle for \(timeout) s"
+            runtime.logger.info("closing HTTP connection \(connection.id) from \(connection.peer): \(cause)")
             if connection.outbound.isEmpty {
                 finishClose(connection)
             }

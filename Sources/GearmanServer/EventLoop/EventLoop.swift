@@ -31,6 +31,9 @@ final class EventLoop: @unchecked Sendable {
     private var listenersRegistered = true
     /// The state of this loop's HTTP connections.
     var http = HTTPLoopState()
+    /// Closing connections that wait for their peer to take the rest of their output, by
+    /// connection ID (see EventLoop+Backpressure.swift).
+    var closingConnections: [Int: Connection] = [:]
 
     init(index: Int, runtime: ServerRuntime) throws(SystemError) {
         self.index = index
@@ -121,17 +124,7 @@ final class EventLoop: @unchecked Sendable {
                 } else if http.lingering[Int(token)] != nil && connections[Int(token)] == nil {
                     drainLingering(Int(token))
                 } else if let connection = connections[Int(token)] {
-                    let flags = events[position]
-                    if flags & EPOLLOUT.rawValue != 0 {
-                        flush(connection)
-                    }
-                    if flags & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
-                        if connection.http != nil {
-                            readHTTP(from: connection, closing: &ready, readable: &httpReady)
-                        } else {
-                            readFrames(from: connection, into: &ready)
-                        }
-                    }
+                    handle(events[position], on: connection, ready: &ready, httpReady: &httpReady)
                 }
             }
             if mailboxReady { drainMailbox() }
@@ -142,6 +135,7 @@ final class EventLoop: @unchecked Sendable {
             }
             if http.connectionCount > 0 { closeIdleHTTPConnections() }
             closeExpiredLingering()
+            closeStalledConnections()
             flushDirty()
             runtime.checkDrained()
         }
@@ -186,6 +180,9 @@ final class EventLoop: @unchecked Sendable {
         }
         if let linger = lingeringDelay() {
             timeout = timeout < 0 ? linger : min(timeout, linger)
+        }
+        if let stall = closeStallDelay() {
+            timeout = timeout < 0 ? stall : min(timeout, stall)
         }
         return Int32(clamping: timeout)
     }
@@ -235,7 +232,8 @@ final class EventLoop: @unchecked Sendable {
             let connection = Connection(id: id, fd: fd, peer: peer, session: session, parser: parser)
             if listener.kind == .http { startHTTP(on: connection) }
             connections[id] = connection
-            if cgs_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue, UInt64(id)) != 0 {
+            connection.registeredEvents = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+            if cgs_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, connection.registeredEvents, UInt64(id)) != 0 {
                 runtime.logger.error("cannot watch connection from \(peer): \(SystemError.current("epoll_ctl"))")
                 closeConnection(connection)
                 continue
@@ -263,6 +261,31 @@ final class EventLoop: @unchecked Sendable {
     }
 
     // MARK: Reading
+
+    /// Handles the epoll events of one connection: writes queued output when the socket is
+    /// writable and reads when input or an end of stream arrived.
+    private func handle(
+        _ flags: UInt32, on connection: Connection, ready: inout [(Connection, [Frame])], httpReady: inout [Connection]
+    ) {
+        if flags & EPOLLOUT.rawValue != 0 {
+            flush(connection)
+            if connections[connection.id] !== connection { return }
+        }
+        if connection.closeReason != nil {
+            // A closing connection reads nothing more, and its read events are off (see
+            // updateInterest). EPOLLHUP or EPOLLERR means that the peer can no longer receive
+            // the rest of the output.
+            if flags & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { finishClose(connection) }
+            return
+        }
+        if flags & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+            if connection.http != nil {
+                readHTTP(from: connection, closing: &ready, readable: &httpReady)
+            } else {
+                readFrames(from: connection, into: &ready)
+            }
+        }
+    }
 
     private func readFrames(from connection: Connection, into ready: inout [(Connection, [Frame])]) {
         if connection.closeReason != nil { return }
@@ -435,13 +458,16 @@ final class EventLoop: @unchecked Sendable {
 
     private func flush(_ connection: Connection) {
         if !connection.outbound.isEmpty {
+            let countBefore = connection.outbound.count
             do {
                 let result = try connection.outbound.write(to: connection.fd)
                 if result == .wouldBlock {
-                    if !connection.isWaitingForWritable {
-                        connection.isWaitingForWritable = true
-                        updateInterest(connection)
+                    connection.isWaitingForWritable = true
+                    updateBacklog(of: connection)
+                    if connection.closeReason != nil {
+                        startCloseDeadline(of: connection, progressed: connection.outbound.count < countBefore)
                     }
+                    updateInterest(connection)
                     return
                 }
             } catch {
@@ -451,20 +477,29 @@ final class EventLoop: @unchecked Sendable {
                 finishClose(connection)
                 return
             }
+            // The idle timeout of an HTTP connection counts from the moment its peer took the
+            // last response, not from the moment the response was queued.
+            if connection.http != nil { connection.http!.lastActivity = JobCore.readMonotonicClock() }
         }
-        if connection.isWaitingForWritable {
-            connection.isWaitingForWritable = false
-            updateInterest(connection)
-        }
+        connection.isWaitingForWritable = false
+        updateBacklog(of: connection)
         if connection.closeReason != nil {
             finishClose(connection)
+            return
         }
+        updateInterest(connection)
     }
 
-    /// Sets the epoll events of a connection from its write and input-pause state.
+    /// Sets the epoll events of a connection from its write, input-pause, backlog and closing
+    /// state. A closing connection reads no more input: a level-triggered EPOLLIN or EPOLLRDHUP
+    /// that nobody reads would make epoll_wait return at once, again and again.
     func updateInterest(_ connection: Connection) {
-        var events = connection.isInputPaused ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+        let reads =
+            connection.closeReason == nil && !connection.isInputPaused && !connection.isOutputBacklogged
+        var events = reads ? EPOLLIN.rawValue | EPOLLRDHUP.rawValue : 0
         if connection.isWaitingForWritable { events |= EPOLLOUT.rawValue }
+        if events == connection.registeredEvents { return }
+        connection.registeredEvents = events
         _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, events, UInt64(connection.id))
     }
 
@@ -486,6 +521,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func closeConnection(_ connection: Connection) {
         connections[connection.id] = nil
+        closingConnections[connection.id] = nil
         if connection.http != nil { http.connectionCount -= 1 }
         if connection.lingersOnClose && runtime.state.load(ordering: .acquiring) != ServerRuntime.stopped {
             linger(connection)
