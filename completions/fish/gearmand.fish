@@ -44,7 +44,7 @@ complete -c gearmand -l max-packet-size -r -f -d 'Largest packet body accepted; 
 complete -c gearmand -l max-admin-line -r -f -d 'Maximum length of an admin command line.'
 complete -c gearmand -l busy-poll -r -f -d 'Keep polling this long after a loop\'s last event before sleeping, unless another thread needs the core; 0 always sleeps at once.'
 complete -c gearmand -l http-port -r -f -d 'Port of the HTTP protocol module (-r http); 0 picks a free port and logs it.'
-complete -c gearmand -l http-idle-timeout -r -f -d 'Close an HTTP connection that has no request in flight after this long; 0 never closes it.'
+complete -c gearmand -l http-idle-timeout -r -f -d 'Close an HTTP connection that has no request in flight after this long, or whose request head is incomplete this long after its first byte; 0 never closes it.'
 complete -c gearmand -l http-max-body-size -r -f -d 'Largest HTTP request body accepted (413 beyond); --max-packet-size caps it.'
 complete -c gearmand -l http-max-header-size -r -f -d 'Longest HTTP request line and header fields accepted together (431 beyond).'
 complete -c gearmand -s p -l port -r -f -d 'Port of the Gearman protocol; GEARMAND_PORT sets the default; 0 picks a free port and logs it.'

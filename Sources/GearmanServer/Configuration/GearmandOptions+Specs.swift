@@ -128,7 +128,8 @@ extension GearmandOptions {
                 section: "HTTP"),
             OptionSpec(
                 "http-idle-timeout", argument: .required("SECONDS"),
-                help: "Close an HTTP connection that has no request in flight after this long; 0 never closes it.",
+                help:
+                    "Close an HTTP connection that has no request in flight after this long, or whose request head is incomplete this long after its first byte; 0 never closes it.",
                 default: "60", section: "HTTP"),
             OptionSpec(
                 "http-max-body-size", argument: .required("BYTES"),
