@@ -26,8 +26,8 @@ final class Connection {
     var http: HTTPConnectionState?
     /// Whether EPOLLIN is off because an HTTP connection buffered enough pipelined requests.
     var isInputPaused = false
-    /// Whether reading stopped because `outbound` holds more than
-    /// `EventLoop.outputBacklogLimit` bytes that the peer has not taken yet.
+    /// Whether reading stopped because `outbound` holds more bytes that the peer has not taken
+    /// yet than `EventLoop.outputBacklogLimit` (HTTP) or `gearmanOutputBacklogLimit` allow.
     var isOutputBacklogged = false
     /// The epoll events registered for the socket, so that an unchanged set costs no system call.
     var registeredEvents: UInt32 = 0

@@ -6,7 +6,8 @@ import GearmanKit
 
 /// Limits on output that a peer does not read.
 ///
-/// A connection stops reading while more than `outputBacklogLimit` bytes of its output wait
+/// A connection stops reading while more than `outputBacklogLimit` (HTTP) or
+/// `gearmanOutputBacklogLimit` bytes of its output wait
 /// in user space, and reads again once its peer has taken enough of them. Without this a client
 /// that sends requests and never reads the replies, such as pipelined `GET /` requests or
 /// ECHO_REQ packets, makes the server buffer replies without bound. The bytes count only after
@@ -16,10 +17,15 @@ import GearmanKit
 /// `Connection: close`) reads nothing more and waits only for its output to be written. When
 /// its peer takes none of that output for `closeStallMilliseconds`, it is closed without it.
 extension EventLoop {
-    /// 4 MiB bounds the memory that one connection's unread replies take. A client that sends
-    /// a whole batch before it reads the first reply, as `gearman` does, blocks only if the
-    /// batch's replies exceed this limit and the kernel's socket buffers together.
+    /// The maximum output of an HTTP connection that waits in user space before it stops reading.
+    /// 4 MiB bounds the memory that one client's unread responses take.
     static let outputBacklogLimit = 4 << 20
+
+    /// The same limit for the Gearman port, larger because a client that writes a whole batch
+    /// before it reads the first reply blocks for good once the batch's replies exceed this
+    /// limit and the kernel's socket buffers together. gearmand 1.1 buffers without limit, so
+    /// 32 MiB (over a million JOB_CREATED replies) keeps such clients working.
+    static let gearmanOutputBacklogLimit = 32 << 20
 
     /// A peer that reads takes output within milliseconds; 10 s also covers a client that is
     /// stopped for a while, and bounds how long a closing worker keeps its jobs, which are
@@ -29,7 +35,8 @@ extension EventLoop {
     /// Records whether the connection's unwritten output is above the limit. When it falls
     /// below, an HTTP connection goes on with the requests it had stopped answering.
     func updateBacklog(of connection: Connection) {
-        let isBacklogged = connection.outbound.count >= Self.outputBacklogLimit
+        let limit = connection.http == nil ? Self.gearmanOutputBacklogLimit : Self.outputBacklogLimit
+        let isBacklogged = connection.outbound.count >= limit
         if isBacklogged == connection.isOutputBacklogged { return }
         connection.isOutputBacklogged = isBacklogged
         if !isBacklogged && connection.http != nil { http.resumable.append(connection) }
