@@ -166,6 +166,11 @@ struct MalformedInputTests {
         let logged = try await waitUntil { server.logLines().contains { $0.contains(expected) } }
         #expect(logged, "no WARNING line for the ERROR reply; log:\n\(server.logText())")
         let line = server.logLines().first { $0.contains(expected) } ?? ""
+        // The accept line names the client's port too, as gearmand 1.1 does.
+        let accepted = server.logLines().contains {
+            $0.contains(" accepted connection ") && $0.contains(" from 127.0.0.1:")
+        }
+        #expect(accepted, "no accept line with the client's port; log:\n\(server.logText())")
         #expect(line.hasSuffix(" (127.0.0.1) with JOB_NOT_FOUND: Job given in work result not found"), "line: \(line)")
     }
 

@@ -218,6 +218,10 @@ final class EventLoop: @unchecked Sendable {
             let peer = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { SocketCalls.numericHost($0) }
             }
+            // The log names the client's port as well, so a line can be tied to a process.
+            let peerWithPort = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { SocketCalls.numericHostAndPort($0) }
+            }
             configureAccepted(fd)
             let id = runtime.nextConnectionID()
             let session = runtime.withCore { core in
@@ -239,7 +243,7 @@ final class EventLoop: @unchecked Sendable {
                 continue
             }
             runtime.logger.info(
-                "accepted connection \(id) from \(peer) on fd \(fd)\(listener.kind == .http ? " (http)" : "")")
+                "accepted connection \(id) from \(peerWithPort) on fd \(fd)\(listener.kind == .http ? " (http)" : "")")
         }
     }
 

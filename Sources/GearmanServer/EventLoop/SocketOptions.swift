@@ -15,6 +15,25 @@ enum SocketCalls {
     }
 
     /// Formats the address part of a sockaddr the way `workers` prints peers, such as `127.0.0.1` or `::1`.
+    /// Returns the address as `host:port`, with an IPv6 host in brackets, for log lines.
+    static func numericHostAndPort(_ storage: UnsafePointer<sockaddr>) -> String {
+        let host = numericHost(storage)
+        let port: UInt16
+        switch Int32(storage.pointee.sa_family) {
+        case AF_INET:
+            port = storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                UInt16(bigEndian: $0.pointee.sin_port)
+            }
+        case AF_INET6:
+            port = storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                UInt16(bigEndian: $0.pointee.sin6_port)
+            }
+        default:
+            return host
+        }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
     static func numericHost(_ storage: UnsafePointer<sockaddr>) -> String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         switch Int32(storage.pointee.sa_family) {
