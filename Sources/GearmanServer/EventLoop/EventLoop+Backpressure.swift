@@ -7,11 +7,11 @@ import GearmanKit
 /// Limits on output that a peer does not read.
 ///
 /// A connection stops reading while more than `outputBacklogLimit` (HTTP) or
-/// `gearmanOutputBacklogLimit` bytes of its output wait
-/// in user space, and reads again once its peer has taken enough of them. Without this a client
-/// that sends requests and never reads the replies, such as pipelined `GET /` requests or
-/// ECHO_REQ packets, makes the server buffer replies without bound. The bytes count only after
-/// the kernel's send buffer is full, so a client that reads at a normal pace is never slowed.
+/// `gearmanOutputBacklogLimit` bytes of its output wait in user space, and reads again once its
+/// peer has taken enough of them. Without this a client that sends requests and never reads the
+/// replies, such as pipelined `GET /` requests or ECHO_REQ packets, makes the server buffer
+/// replies without bound. The bytes count only after the kernel's send buffer is full, so a
+/// client that reads at a normal pace is never slowed.
 ///
 /// A connection that is closing (after an ERROR packet, an end of input or a response with
 /// `Connection: close`) reads nothing more and waits only for its output to be written. When
