@@ -382,26 +382,20 @@ public final class GearmanClient: Sendable {
     }
 
     /// Returns the open connection to a server, nil when there is none, or throws while the
-    /// server is in back-off.
+    /// server is in back-off. A connection that failed is forgotten here.
     private func usableConnection(at index: Int) throws -> ClientConnection? {
         let now = GearmanConnection.now()
         return try state.withLock { servers -> ClientConnection? in
             if let connection = servers[index].connection, connection.isUsable { return connection }
             if servers[index].downUntil > now { throw GearmanError.connectionClosed(self.servers[index]) }
+            servers[index].connection = nil
             return nil
         }
     }
 
     /// Returns the open connection to a server, connecting when needed; a server in back-off fails at once.
     func connection(at index: Int) throws -> ClientConnection {
-        let now = GearmanConnection.now()
-        let existing = try state.withLock { servers -> ClientConnection? in
-            if let connection = servers[index].connection, connection.isUsable { return connection }
-            if servers[index].downUntil > now { throw GearmanError.connectionClosed(self.servers[index]) }
-            servers[index].connection = nil
-            return nil
-        }
-        if let existing { return existing }
+        if let existing = try usableConnection(at: index) { return existing }
         do {
             let connection = try ClientConnection(
                 server: servers[index], connectTimeout: options.connectTimeout, exceptions: options.exceptions,
