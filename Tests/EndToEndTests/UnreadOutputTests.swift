@@ -17,8 +17,8 @@ enum ProcessUsage {
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    /// The share of one core that process `pid` used over `seconds`, in percent. The wait
-    /// blocks the thread, so that a busy cooperative pool cannot stretch it.
+    /// Returns the share of one core, in percent, that process `pid` used over `seconds`. The
+    /// wait blocks the thread, so that a busy cooperative pool cannot stretch it.
     static func cpuPercent(_ pid: Int32, over seconds: Double) throws -> Double {
         let before = try cpuSeconds(pid)
         usleep(useconds_t(seconds * 1_000_000))

@@ -149,7 +149,7 @@ struct HostileInputRuleTests {
         harness.send(worker, .canDo, "older")
         try #require(harness.grab(worker)?.handle == older)
 
-        // Only the job of "older" is running, so the reply tells the two apart.
+        // Only the job of "older" is running, so the running field shows which job was found.
         let replies = harness.send(client, .getStatusUnique, "key")
         #expect(replies.first.map { (1..<3).map($0.stringArgument) } == ["1", "1"])
     }

@@ -6,8 +6,8 @@ import Testing
 #endif
 
 /// A loopback listener whose accept queue is full, so that a connect to it waits until the
-/// client's connect timeout: Linux drops the SYN while the queue of `listen(fd, 0)` holds one
-/// connection that nobody accepts.
+/// client's connect timeout. Linux drops the SYN while the queue of `listen(fd, 0)` contains one
+/// connection that is never accepted.
 private final class StalledListener: Sendable {
     let port: UInt16
     private let listenerFD: Int32

@@ -28,8 +28,8 @@ public struct FrameParser: Sendable {
 
     private var state: State = .idle
 
-    /// The longest function name accepted in CAN_DO, CAN_DO_TIMEOUT and the SUBMIT_JOB types, in
-    /// bytes.
+    /// The maximum length of a function name in CAN_DO, CAN_DO_TIMEOUT and the SUBMIT_JOB types,
+    /// in bytes.
     ///
     /// A server keeps every function name it has seen after the worker or client leaves, so
     /// names need a bound. Measured on loopback, Debian's gearmand 1.1.20 closes the connection

@@ -189,8 +189,8 @@ extension JobCore {
             return Self.invalidArguments("drop")
         }
         // gearmand 1.1 compares the name without regard to ASCII case, byte by byte.
-        let wanted = tokens[2].map(Self.asciiLowercased)
-        guard let function = functionOrder.first(where: { $0.name.map(Self.asciiLowercased) == wanted }) else {
+        let requestedName = tokens[2].map(Self.asciiLowercased)
+        guard let function = functionOrder.first(where: { $0.name.map(Self.asciiLowercased) == requestedName }) else {
             return "ERR function not found\r\n"
         }
         if function.registrations > 0 || function.running > 0 {

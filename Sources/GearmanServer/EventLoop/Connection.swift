@@ -26,13 +26,13 @@ final class Connection {
     var http: HTTPConnectionState?
     /// Whether EPOLLIN is off because an HTTP connection buffered enough pipelined requests.
     var isInputPaused = false
-    /// Whether reading stopped because `outbound` holds more bytes that the peer has not taken
-    /// yet than `EventLoop.outputBacklogLimit` (HTTP) or `gearmanOutputBacklogLimit` allow.
+    /// Whether reading stopped because `outbound` contains more unsent bytes than
+    /// `EventLoop.outputBacklogLimit` (HTTP) or `gearmanOutputBacklogLimit` allow.
     var isOutputBacklogged = false
     /// The epoll events registered for the socket, so that an unchanged set costs no system call.
     var registeredEvents: UInt32 = 0
-    /// Monotonic milliseconds after which a closing connection whose peer takes none of the
-    /// remaining output is closed without it; nil while the connection is not closing.
+    /// The monotonic time in milliseconds at which a closing connection is closed without its
+    /// remaining output if the peer has taken none of it. Nil while the connection is not closing.
     var closeDeadline: Int64?
     /// The bytes of output not yet received by the peer, in user space and in the kernel's send
     /// queue, when `closeDeadline` was last set.

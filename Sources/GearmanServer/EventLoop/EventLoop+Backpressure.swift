@@ -27,13 +27,13 @@ extension EventLoop {
     /// 32 MiB (over a million JOB_CREATED replies) keeps such clients working.
     static let gearmanOutputBacklogLimit = 32 << 20
 
-    /// A peer that reads takes output within milliseconds; 10 s also covers a client that is
-    /// stopped for a while, and bounds how long a closing worker keeps its jobs, which are
-    /// handed back to the queue only when the connection closes.
+    /// A peer that reads takes output within milliseconds, so 10 s also covers a client that is
+    /// stopped for a while. The limit also bounds how long a closing worker keeps its jobs,
+    /// because they go back to the queue only when the connection closes.
     static let closeStallMilliseconds: Int64 = 10_000
 
     /// Records whether the connection's unwritten output is above the limit. When it falls
-    /// below, an HTTP connection goes on with the requests it had stopped answering.
+    /// below, an HTTP connection resumes the pipelined requests it had stopped responding to.
     func updateBacklog(of connection: Connection) {
         let limit = connection.http == nil ? Self.gearmanOutputBacklogLimit : Self.outputBacklogLimit
         let isBacklogged = connection.outbound.count >= limit
@@ -74,8 +74,8 @@ extension EventLoop {
         }
     }
 
-    /// The bytes of output that the peer has not acknowledged: those still in `outbound` and
-    /// those in the socket's send queue (SIOCOUTQ, which is TIOCOUTQ on Linux).
+    /// Returns the bytes of output that the peer has not acknowledged: those still in `outbound`
+    /// and those in the socket's send queue (SIOCOUTQ, which is TIOCOUTQ on Linux).
     private func unsentCount(of connection: Connection) -> Int {
         var queued: Int32 = 0
         if ioctl(connection.fd, UInt(TIOCOUTQ), &queued) != 0 { queued = 0 }

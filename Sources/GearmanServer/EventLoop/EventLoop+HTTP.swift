@@ -215,7 +215,7 @@ extension EventLoop {
     }
 
     /// Stops reading from a connection whose pipelined requests wait behind a running job or
-    /// behind responses its peer has not read, and reads again once they were answered.
+    /// behind responses its peer has not read, and reads again once they have responses.
     ///
     /// A parser that waits for a head with `pipelineBufferLimit` bytes buffered, more than
     /// the largest head, holds complete requests that were not answered yet.

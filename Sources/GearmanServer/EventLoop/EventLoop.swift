@@ -495,8 +495,8 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Sets the epoll events of a connection from its write, input-pause, backlog and closing
-    /// state. A closing connection reads no more input: a level-triggered EPOLLIN or EPOLLRDHUP
-    /// that nobody reads would make epoll_wait return at once, again and again.
+    /// state. A closing connection reads no more input, because a level-triggered EPOLLIN or
+    /// EPOLLRDHUP that is never read would make epoll_wait return at once, again and again.
     func updateInterest(_ connection: Connection) {
         let reads =
             connection.closeReason == nil && !connection.isInputPaused && !connection.isOutputBacklogged

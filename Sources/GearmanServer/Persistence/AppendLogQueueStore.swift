@@ -316,9 +316,9 @@ extension AppendLogQueueStore {
     /// Takes the file's exclusive lock, trying again for up to 1 s while it is held.
     ///
     /// A process that this one forks shares the lock until it calls exec, although the
-    /// descriptor has O_CLOEXEC, so a store closed and opened again while an embedding program
-    /// starts a child can find its own lock still held for a moment. A lock that stays held
-    /// belongs to another server. Leaves errno set when it returns false.
+    /// descriptor has O_CLOEXEC. So a store that is closed and opened again while an embedding
+    /// program starts a child can find its own lock still held for a moment. A lock that stays
+    /// held belongs to another server. Leaves errno set when it returns false.
     private static func lockWithRetry(_ fd: Int32) -> Bool {
         for _ in 0..<20 {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }

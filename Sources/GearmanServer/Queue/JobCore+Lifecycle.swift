@@ -24,7 +24,7 @@ extension JobCore {
         armTimer(.release(job), at: monotonicMilliseconds() + seconds * 1000, outbox: &outbox)
     }
 
-    /// The longest delay of a timer, in milliseconds: about 100 years. Longer run times and
+    /// The maximum delay of a timer, in milliseconds: about 100 years. Longer run times and
     /// CAN_DO_TIMEOUT values are cut to it, so that deadline arithmetic cannot overflow.
     static let maximumTimerDelay: Int64 = 100 * 365 * 24 * 3600 * 1000
 
