@@ -19,8 +19,9 @@ struct LingeringSocket {
     var deadline: Int64 { min(finalDeadline, idleDeadline) }
 }
 
-/// Lingering close for HTTP connections that the server closes while the peer may still be
-/// sending: a request rejected with 413, 431 or 400 before its body arrived.
+/// Lingering close for connections that the server closes while the peer may still be sending:
+/// an HTTP request rejected with 413, 431 or 400 before its body arrived, or any connection
+/// closed with input that the server stopped reading when it decided to close.
 ///
 /// Closing a socket that has unread input makes the kernel send a reset, and a client that is
 /// still writing its body then gets a send error and may never read the response that explains
@@ -33,6 +34,12 @@ extension EventLoop {
     static let lingerIdleMilliseconds: Int64 = 2000
     static let lingerMilliseconds: Int64 = 30_000
     static let lingerByteLimit = 64 << 20
+
+    /// Returns whether the socket's receive buffer contains input that was never read.
+    static func hasUnreadInput(_ fd: Int32) -> Bool {
+        var count: Int32 = 0
+        return ioctl(fd, UInt(FIONREAD), &count) == 0 && count > 0
+    }
 
     /// Shuts down the write side of a connection that was just taken out of `connections` and
     /// keeps reading from it. The caller must not close the descriptor.

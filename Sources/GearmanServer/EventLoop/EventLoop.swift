@@ -527,7 +527,11 @@ final class EventLoop: @unchecked Sendable {
         connections[connection.id] = nil
         closingConnections[connection.id] = nil
         if connection.http != nil { http.connectionCount -= 1 }
-        if connection.lingersOnClose && runtime.state.load(ordering: .acquiring) != ServerRuntime.stopped {
+        // Unread input would make close(2) send a reset, which can destroy output the peer has
+        // not read yet, such as the response to `Connection: close` or an ERROR packet.
+        if (connection.lingersOnClose || Self.hasUnreadInput(connection.fd))
+            && runtime.state.load(ordering: .acquiring) != ServerRuntime.stopped
+        {
             linger(connection)
         } else {
             _ = cgs_epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, 0, 0)
