@@ -53,6 +53,8 @@ public final class GearmanClient: Sendable {
 
     private let state: Mutex<[ServerState]>
     private let nextServer = Atomic<Int>(0)
+    /// Set by `close()`: no connection opens after it, and lost jobs are not sent again.
+    private let isClosed = Atomic<Bool>(false)
 
     /// Creates a client for a server list written as the C library takes it:
     /// `"host[:port], host[:port]"`, IPv6 addresses in brackets; the default is localhost:4730.
@@ -76,8 +78,10 @@ public final class GearmanClient: Sendable {
         close()
     }
 
-    /// Closes every connection; jobs still in flight fail with `connectionClosed`.
+    /// Closes every connection; jobs still in flight fail with `connectionClosed`, and so do
+    /// later calls.
     public func close() {
+        isClosed.store(true, ordering: .releasing)
         let connections = state.withLock { servers in servers.compactMap(\.connection) }
         for connection in connections { connection.close() }
     }
@@ -237,7 +241,7 @@ public final class GearmanClient: Sendable {
 
     private func makeListener(_ request: JobRequest, sink: JobListener.Sink, timeout: Duration?) -> JobListener {
         let listener = JobListener(request: request, sink: sink) { [weak self] listener, lost in
-            guard let self else { return false }
+            guard let self, !self.isClosed.load(ordering: .acquiring) else { return false }
             let start = self.serverIndex(for: listener.request.unique, explicit: true)
             return self.send(listener, startingAt: start, avoiding: lost)
         }
@@ -395,6 +399,7 @@ public final class GearmanClient: Sendable {
 
     /// Returns the open connection to a server, connecting when needed; a server in back-off fails at once.
     func connection(at index: Int) throws -> ClientConnection {
+        if isClosed.load(ordering: .acquiring) { throw GearmanError.connectionClosed(servers[index]) }
         if let existing = try usableConnection(at: index) { return existing }
         do {
             let connection = try ClientConnection(
@@ -410,6 +415,11 @@ public final class GearmanClient: Sendable {
                 return connection
             }
             if winner !== connection { connection.close() }
+            // A close() that ran during the connect did not see this connection.
+            if isClosed.load(ordering: .acquiring) {
+                winner.close()
+                throw GearmanError.connectionClosed(servers[index])
+            }
             return winner
         } catch {
             markDown(index)
