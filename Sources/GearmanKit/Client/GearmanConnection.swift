@@ -92,16 +92,31 @@ public final class GearmanConnection {
     }
 
     private func write(_ buffer: inout OutboundBuffer) throws {
+        while try writeAvailable(&buffer, nonBlocking: false) == .wouldBlock {
+            waitUntilWritable(timeout: -1)
+        }
+    }
+
+    /// Writes what the socket's send buffer takes now and leaves the rest in `buffer`.
+    ///
+    /// - Parameter nonBlocking: return `.wouldBlock` instead of waiting when the send buffer
+    ///   is full.
+    /// - Throws: `connectionClosed` when the peer is gone, `ioFailed` for other errors.
+    func writeAvailable(_ buffer: inout OutboundBuffer, nonBlocking: Bool) throws -> OutboundBuffer.WriteResult {
         if isClosed { throw GearmanError.connectionClosed(server) }
         do throws(SystemError) {
-            while try buffer.write(to: fd) == .wouldBlock {
-                var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                _ = poll(&descriptor, 1, -1)
-            }
+            return try buffer.write(to: fd, nonBlocking: nonBlocking)
         } catch {
             if error.code == EPIPE || error.code == ECONNRESET { throw GearmanError.connectionClosed(server) }
             throw GearmanError.ioFailed(server, error)
         }
+    }
+
+    /// Waits until the socket's send buffer has room, the connection fails or `timeout`
+    /// milliseconds pass (-1 waits without limit).
+    func waitUntilWritable(timeout: Int32) {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        _ = poll(&descriptor, 1, timeout)
     }
 
     /// Whether a frame has already been read and waits in the buffer.

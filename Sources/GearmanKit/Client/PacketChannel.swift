@@ -9,13 +9,30 @@ import Synchronization
 ///
 /// The async client, worker and admin API are built on it: the reader thread resumes waiting
 /// tasks, and senders write under a mutex, so packets from concurrent tasks never interleave.
+/// A send never waits for a server that is slow to read, up to `maximumQueuedOutput` bytes:
+/// what the socket does not take at once is queued, and a flusher thread writes it when the
+/// socket has room.
 final class PacketChannel: Sendable {
     let server: ServerAddress
     /// The executor whose jobs the reader thread runs, if any.
     let executor: ChannelExecutor?
     private let connection: UnsafeTransfer<GearmanConnection>
-    private let writeLock = Mutex<Void>(())
     private let closed = Atomic<Bool>(false)
+
+    /// Bytes a send may leave queued before it waits for the server to read. Large payloads are
+    /// queued by reference to the caller's array, so the queue costs little memory of its own.
+    static let maximumQueuedOutput = 16 * 1024 * 1024
+
+    /// Output the socket did not take yet, written in order.
+    private struct Output {
+        var queued = OutboundBuffer()
+        /// Whether a flusher thread is writing `queued`.
+        var isFlushing = false
+        /// The error that ended a flush; later sends throw it.
+        var failure: GearmanError?
+    }
+
+    private let output = Mutex(Output())
 
     /// The time of the last frame received or packet sent, for busy polling.
     final class Activity: Sendable {
@@ -120,15 +137,15 @@ final class PacketChannel: Sendable {
 
     var isClosed: Bool { closed.load(ordering: .acquiring) }
 
-    /// Sends packets in one write.
+    /// Sends packets in one write, queueing what the socket does not take at once.
     ///
-    /// NOTE: The write blocks the calling thread while the socket's send buffer is full, so a
-    /// server that stops reading also holds the cooperative thread of an async caller.
+    /// NOTE: Only when more than `maximumQueuedOutput` bytes are queued does the send wait,
+    /// blocking the calling thread, until the server has read enough of them.
     func send(_ packets: [Packet]) throws {
         if isClosed { throw GearmanError.connectionClosed(server) }
         activity.touch()
-        try writeLock.withLock { _ in
-            try connection.value.send(packets)
+        try enqueue { buffer in
+            for packet in packets { buffer.append(packet) }
         }
     }
 
@@ -138,8 +155,57 @@ final class PacketChannel: Sendable {
 
     func send(bytes: [UInt8]) throws {
         if isClosed { throw GearmanError.connectionClosed(server) }
-        try writeLock.withLock { _ in
-            try connection.value.send(bytes: bytes)
+        try enqueue { buffer in buffer.append(contentsOf: bytes) }
+    }
+
+    /// Appends output behind what is queued, writes what the socket takes, and starts a flusher
+    /// thread for the rest.
+    private func enqueue(_ append: (inout OutboundBuffer) -> Void) throws {
+        let connection = self.connection
+        let startsFlusher = try output.withLock { output throws -> Bool in
+            if let failure = output.failure { throw failure }
+            append(&output.queued)
+            if !output.isFlushing {
+                if try connection.value.writeAvailable(&output.queued, nonBlocking: true) == .drained {
+                    return false
+                }
+            }
+            while output.queued.count > Self.maximumQueuedOutput {
+                connection.value.waitUntilWritable(timeout: -1)
+                _ = try connection.value.writeAvailable(&output.queued, nonBlocking: true)
+            }
+            if output.isFlushing || output.queued.isEmpty { return false }
+            output.isFlushing = true
+            return true
+        }
+        if startsFlusher {
+            Thread.start { [self] in flushQueued() }
+        }
+    }
+
+    /// Writes the queued output as the socket takes it, on a thread of its own, until the queue
+    /// is empty or the connection fails.
+    private func flushQueued() {
+        let connection = self.connection
+        while true {
+            let isDone = output.withLock { output -> Bool in
+                do {
+                    if try connection.value.writeAvailable(&output.queued, nonBlocking: true) == .wouldBlock {
+                        return false
+                    }
+                } catch let error as GearmanError {
+                    output.failure = error
+                    output.queued = OutboundBuffer()
+                } catch {
+                    output.failure = GearmanError.connectionClosed(server)
+                    output.queued = OutboundBuffer()
+                }
+                output.isFlushing = false
+                return true
+            }
+            if isDone { return }
+            // close() shuts the socket down, which ends the wait and makes the next write fail.
+            connection.value.waitUntilWritable(timeout: -1)
         }
     }
 
@@ -152,7 +218,8 @@ final class PacketChannel: Sendable {
 }
 
 /// Moves a non-Sendable reference across threads where the code guarantees exclusive use:
-/// here the reader thread only reads and senders only write, under `writeLock`.
+/// here the reader thread only reads, and senders and the flusher only write, under the
+/// output lock.
 struct UnsafeTransfer<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }

@@ -82,10 +82,13 @@ public struct OutboundBuffer: Sendable {
 
     /// Writes as much as the socket takes now.
     ///
+    /// - Parameter nonBlocking: pass `MSG_DONTWAIT`, so that a blocking socket returns
+    ///   `.wouldBlock` instead of waiting for room in its send buffer.
     /// - Throws: `SystemError` for any failure other than `EAGAIN` or `EINTR`.
-    public mutating func write(to fd: Int32) throws(SystemError) -> WriteResult {
+    public mutating func write(to fd: Int32, nonBlocking: Bool = false) throws(SystemError) -> WriteResult {
+        let flags = Int32(MSG_NOSIGNAL) | (nonBlocking ? Int32(MSG_DONTWAIT) : 0)
         while count > 0 {
-            let written = writeOnce(fd)
+            let written = writeOnce(fd, flags: flags)
             if written < 0 {
                 let code = errno
                 if code == EINTR { continue }
@@ -97,7 +100,7 @@ public struct OutboundBuffer: Sendable {
         return .drained
     }
 
-    private func writeOnce(_ fd: Int32) -> Int {
+    private func writeOnce(_ fd: Int32, flags: Int32) -> Int {
         let iovecCount = min(chunks.count, 64)
         return withUnsafeTemporaryAllocation(of: iovec.self, capacity: iovecCount) { iovecs -> Int in
             // Each chunk's storage stays alive while `chunks` is not mutated, which is true until
@@ -116,7 +119,7 @@ public struct OutboundBuffer: Sendable {
             var message = msghdr()
             message.msg_iov = iovecs.baseAddress
             message.msg_iovlen = iovecCount
-            return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+            return sendmsg(fd, &message, flags)
         }
     }
 

@@ -1,0 +1,197 @@
+import Foundation
+import GearmanKit
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A loopback server that accepts connections but reads nothing from them for `holdTime`, so
+/// that the client's socket buffers fill. Then it reads until it has `expectedBytes` in all, or
+/// 10 s pass. The client may open more than one connection when several calls connect at once.
+private final class SlowReader: Sendable {
+    let port: UInt16
+    private let listenerFD: Int32
+
+    init() throws {
+        let listenerFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // A small receive buffer, inherited by the accepted sockets, makes the client's side fill
+        // after a few megabytes instead of tens.
+        var receiveBuffer: Int32 = 4096
+        setsockopt(listenerFD, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(listenerFD, address, length) == 0 && listen(listenerFD, 16) == 0
+                    && getsockname(listenerFD, address, &length) == 0
+            }
+        }
+        try #require(bound, "cannot listen on 127.0.0.1: errno \(errno)")
+        self.port = UInt16(bigEndian: address.sin_port)
+        self.listenerFD = listenerFD
+    }
+
+    var servers: String { "127.0.0.1:\(port)" }
+
+    /// Serves for `holdTime` plus the reading, and returns the bytes read from each connection.
+    func serve(holdTime: Duration, expectedBytes: Int) async -> [[UInt8]] {
+        let listenerFD = self.listenerFD
+        let holdMilliseconds = Int(holdTime / .milliseconds(1))
+        return await withCheckedContinuation { continuation in
+            Foundation.Thread.detachNewThread {
+                continuation.resume(
+                    returning: Self.serve(listenerFD, holdMilliseconds: holdMilliseconds, expectedBytes: expectedBytes))
+            }
+        }
+    }
+
+    private static func serve(_ listenerFD: Int32, holdMilliseconds: Int, expectedBytes: Int) -> [[UInt8]] {
+        var clients: [Int32] = []
+        var received: [[UInt8]] = []
+        defer { for fd in clients where fd >= 0 { _ = Glibc.close(fd) } }
+        let start = ContinuousClock.now
+        let stop = start + .seconds(10) + .milliseconds(holdMilliseconds)
+        var total = 0
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while total < expectedBytes || ContinuousClock.now < start + .milliseconds(holdMilliseconds) {
+            let isHolding = ContinuousClock.now < start + .milliseconds(holdMilliseconds)
+            var descriptors = [pollfd(fd: listenerFD, events: Int16(POLLIN), revents: 0)]
+            if !isHolding {
+                descriptors += clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            }
+            let remaining = (isHolding ? start + .milliseconds(holdMilliseconds) : stop) - ContinuousClock.now
+            if remaining <= .zero { break }
+            let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(remaining / .milliseconds(1)) + 1)
+            if ready < 0 && errno != EINTR { break }
+            if descriptors[0].revents != 0 {
+                let fd = accept(listenerFD, nil, nil)
+                if fd >= 0 {
+                    clients.append(fd)
+                    received.append([])
+                }
+            }
+            for index in descriptors.indices.dropFirst() where descriptors[index].revents != 0 {
+                let count = chunk.withUnsafeMutableBytes { read(descriptors[index].fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    received[index - 1].append(contentsOf: chunk[0..<count])
+                    total += count
+                } else {
+                    // poll(2) skips negative descriptors, so a closed connection stays out.
+                    _ = Glibc.close(clients[index - 1])
+                    clients[index - 1] = -1
+                }
+            }
+        }
+        return received
+    }
+
+    func close() {
+        _ = Glibc.close(listenerFD)
+    }
+}
+
+/// Sends from async calls queue what the socket does not take, instead of blocking a thread of
+/// Swift's cooperative pool until the server reads. That pool has one thread per core, so a
+/// few blocked sends would stall every task of the program.
+@Suite("Sends to a slow server queue", .timeLimit(.minutes(1)))
+struct QueuedSendTests {
+    static let submissions = 16
+    /// 16 × 384 KiB is 6 MiB: more than the 3 MB the loopback socket buffers took in a trial
+    /// with the reader's 4 KiB receive buffer, and less than the queue limit of 16 MiB.
+    static let workloadSize = 384 * 1024
+
+    static func workload(_ index: Int) -> [UInt8] {
+        [UInt8](repeating: UInt8(index), count: workloadSize)
+    }
+
+    static func submitPacket(_ index: Int) -> Packet {
+        Packet(
+            magic: .request, type: .submitJobBackground,
+            arguments: [Array("f".utf8), Array("u\(index)".utf8), workload(index)])
+    }
+
+    @Test("submissions leave the pool free")
+    func submissionsLeavePoolFree() async throws {
+        let server = try SlowReader()
+        defer { server.close() }
+        let expectedBytes = (0..<Self.submissions).reduce(0) {
+            $0 + PacketHeader.size + Self.submitPacket($1).bodyLength
+        }
+        let serving = Task { await server.serve(holdTime: .milliseconds(1500), expectedBytes: expectedBytes) }
+        var options = GearmanClient.Options()
+        options.exceptions = false
+        let client = try GearmanClient(servers: server.servers, options: options)
+
+        let submissions = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<Self.submissions {
+                    group.addTask {
+                        _ = try? await client.submitBackground("f", workload: Self.workload(index), unique: "u\(index)")
+                    }
+                }
+            }
+        }
+        let start = ContinuousClock.now
+        try await Task.sleep(for: .milliseconds(300))
+        let slept = ContinuousClock.now - start
+        let received = await serving.value
+        client.close()
+        await submissions.value
+
+        #expect(slept < .milliseconds(1200), "a 300 ms sleep took \(slept) while sends waited for the server")
+        #expect(received.map(\.count).reduce(0, +) == expectedBytes)
+        var frames: [Frame] = []
+        for bytes in received {
+            var parser = FrameParser(maximumBodyLength: 1 << 20)
+            frames += try parser.parse(bytes)
+        }
+        var indexes: [Int] = []
+        for frame in frames {
+            guard case .packet(let packet) = frame, packet.type == .submitJobBackground else {
+                Issue.record("the server received \(frame), expected SUBMIT_JOB_BG")
+                continue
+            }
+            let unique = String(decoding: packet.arguments[1], as: UTF8.self)
+            guard let index = Int(unique.dropFirst()) else {
+                Issue.record("unexpected unique key \(unique)")
+                continue
+            }
+            #expect(Array(packet.arguments[2]) == Self.workload(index), "workload of \(unique) arrived changed")
+            indexes.append(index)
+        }
+        #expect(indexes.sorted() == Array(0..<Self.submissions))
+    }
+
+    @Test("close ends calls with queued output")
+    func closeEndsQueuedCalls() async throws {
+        let server = try SlowReader()
+        defer { server.close() }
+        let serving = Task { await server.serve(holdTime: .seconds(2), expectedBytes: 0) }
+        var options = GearmanClient.Options()
+        options.exceptions = false
+        let client = try GearmanClient(servers: server.servers, options: options)
+
+        let submissions = Task {
+            await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<Self.submissions {
+                    group.addTask {
+                        (try? await client.submitBackground("f", workload: Self.workload(index))) == nil
+                    }
+                }
+                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let start = ContinuousClock.now
+        client.close()
+        let failures = await submissions.value
+        let ended = ContinuousClock.now - start
+        _ = await serving.value
+
+        #expect(ended < .seconds(2), "calls took \(ended) to end after close")
+        #expect(failures == Self.submissions)
+    }
+}
