@@ -14,18 +14,7 @@ private final class StalledListener: Sendable {
     private let fillerFD: Int32
 
     init() throws {
-        let listenerFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                bind(listenerFD, address, length) == 0 && listen(listenerFD, 0) == 0
-                    && getsockname(listenerFD, address, &length) == 0
-            }
-        }
-        try #require(bound, "cannot listen on 127.0.0.1: errno \(errno)")
+        var (listenerFD, address) = try listenOnLoopback(backlog: 0)
         let fillerFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {

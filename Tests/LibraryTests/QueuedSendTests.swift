@@ -14,22 +14,12 @@ private final class SlowReader: Sendable {
     private let listenerFD: Int32
 
     init() throws {
-        let listenerFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         // A small receive buffer, inherited by the accepted sockets, makes the client's side fill
         // after a few megabytes instead of tens.
-        var receiveBuffer: Int32 = 4096
-        setsockopt(listenerFD, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                bind(listenerFD, address, length) == 0 && listen(listenerFD, 16) == 0
-                    && getsockname(listenerFD, address, &length) == 0
-            }
+        let (listenerFD, address) = try listenOnLoopback(backlog: 16) { fd in
+            var receiveBuffer: Int32 = 4096
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
         }
-        try #require(bound, "cannot listen on 127.0.0.1: errno \(errno)")
         self.port = UInt16(bigEndian: address.sin_port)
         self.listenerFD = listenerFD
     }
