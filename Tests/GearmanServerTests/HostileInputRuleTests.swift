@@ -197,4 +197,16 @@ struct HostileInputRuleTests {
         #expect(harness.admin(admin, "drop function rESIZE") == "OK\r\n")
         #expect(harness.admin(admin, "status") == ".\n")
     }
+
+    @Test("drop function prefers the exact name")
+    func dropFunctionPrefersExactName() {
+        let harness = CoreHarness()
+        let admin = harness.connect()
+        #expect(harness.admin(admin, "create function resize") == "OK\r\n")
+        #expect(harness.admin(admin, "create function Resize") == "OK\r\n")
+        #expect(harness.admin(admin, "drop function Resize") == "OK\r\n")
+        #expect(harness.admin(admin, "status") == "resize\t0\t0\t0\n.\n")
+        #expect(harness.admin(admin, "drop function RESIZE") == "OK\r\n")
+        #expect(harness.admin(admin, "status") == ".\n")
+    }
 }

@@ -188,9 +188,15 @@ extension JobCore {
         guard tokens.count == 3, String(decoding: tokens[1], as: UTF8.self).lowercased() == "function" else {
             return Self.invalidArguments("drop")
         }
-        // gearmand 1.1 compares the name without regard to ASCII case, byte by byte.
+        // gearmand 1.1 compares the name without regard to ASCII case, byte by byte, and drops
+        // every function that matches. Function names are case-sensitive everywhere else, so a
+        // function of exactly this name is the one dropped, and only one is dropped.
         let requestedName = tokens[2].map(Self.asciiLowercased)
-        guard let function = functionOrder.first(where: { $0.name.map(Self.asciiLowercased) == requestedName }) else {
+        let exactMatch = functionOrder.first { $0.name.elementsEqual(tokens[2]) }
+        guard
+            let function = exactMatch
+                ?? functionOrder.first(where: { $0.name.map(Self.asciiLowercased) == requestedName })
+        else {
             return "ERR function not found\r\n"
         }
         if function.registrations > 0 || function.running > 0 {
