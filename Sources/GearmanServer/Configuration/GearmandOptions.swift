@@ -52,7 +52,9 @@ extension GearmandOptions {
     ///
     /// Options come from the config file first (`/etc/gearmand.conf` when it exists, or the file
     /// named by `--config-file` or an `@FILE` argument), then from the command line, so the
-    /// command line wins.
+    /// command line wins. An option on the command line replaces all of that option's
+    /// occurrences in the files, as in gearmand 1.1.20, so a repeatable one such as `--listen`
+    /// does not add to the file's values.
     ///
     /// - Throws: `CommandLineError` with a message naming the option and the problem, also for
     ///   a persistent queue option with an invalid value or a required one that is missing.
@@ -85,6 +87,8 @@ extension GearmandOptions {
                 fileOptions += try parseConfigFile(path, words: try readConfigFile(path), warnings: &warnings)
             }
         }
+        let commandLineNames = Set(first.options.map(\.name))
+        fileOptions.removeAll { commandLineNames.contains($0.name) }
         var result = first
         result.options = fileOptions + first.options
         var options = GearmandOptions()

@@ -1,3 +1,4 @@
+import Foundation
 import GearmanKit
 import Testing
 
@@ -109,6 +110,26 @@ struct GearmandOptionsTests {
                 "config file '/etc/g.conf', line 1: ignoring 'port=4732', which is not an option (options start with --)",
                 "config file '/etc/g.conf', line 3: ignoring 'workers', which is not an option (options start with --)",
             ])
+    }
+
+    @Test("command line replaces a config file's values")
+    func commandLineReplacesConfigValues() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gearmand-\(getpid())-listen.conf")
+            .path
+        try "--listen=127.0.0.1\n--listen=127.0.0.2 --port=4731 --threads=3\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+
+        let replaced = try GearmandOptions.parse([
+            "--config-file=\(path)", "--listen=::1", "-L", "localhost", "-t", "2",
+        ])
+        #expect(replaced.server.listenAddresses == ["::1", "localhost"])
+        #expect(replaced.server.threads == 2)
+        #expect(replaced.server.port == 4731)
+
+        let fromFile = try GearmandOptions.parse(["--config-file=\(path)"])
+        #expect(fromFile.server.listenAddresses == ["127.0.0.1", "127.0.0.2"])
+        #expect(fromFile.server.threads == 3)
     }
 
     @Test("unknown config option names the file")
