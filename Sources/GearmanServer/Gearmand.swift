@@ -51,11 +51,13 @@ public enum Gearmand {
             }
         }
         // Until the server runs, a daemon child sends its error to the waiting parent, which
-        // prints it on the terminal.
+        // prints it on the terminal. A FATAL line that went to standard error already is not
+        // repeated there.
+        var hasLoggedToStandardError = false
         func fail(_ message: String) -> Int32 {
             if let readiness {
                 readiness.reportFailure(message)
-            } else {
+            } else if !hasLoggedToStandardError {
                 printError("gearmand: \(message)\n")
             }
             return 1
@@ -65,20 +67,24 @@ public enum Gearmand {
         do {
             logger = try makeLogger(options)
         } catch {
-            return fail("cannot open log file: \(error)")
+            return fail("cannot open the log: \(error)")
         }
         applyResourceLimits(options, logger: logger)
+        func logFatal(_ message: String) {
+            logger.log(.fatal, message)
+            hasLoggedToStandardError = logger.destination == .standardError && logger.isEnabled(.fatal)
+        }
 
         let server: GearmanServer
         do {
             server = try GearmanServer(configuration: options.server, logger: logger)
         } catch {
-            logger.log(.fatal, "\(error)")
+            logFatal("\(error)")
             return fail("\(error)")
         }
         // Closes the store of a server that fails before it starts.
         func abandon(_ message: String, removingPidFile: Bool) -> Int32 {
-            logger.log(.fatal, message)
+            logFatal(message)
             if removingPidFile, let path = options.pidFile { unlink(path) }
             server.wait()
             return fail(message)
@@ -122,13 +128,12 @@ public enum Gearmand {
             do {
                 return try Logger(level: options.logLevel, destination: .file(path))
             } catch {
-                guard path == GearmandOptions.defaultLogFile else { throw error }
-                // The default path is often not writable for a normal user; the terminal still works.
-                let logger = try Logger(level: options.logLevel, destination: .standardError)
-                let reason = error.description
-                logger.warning(
-                    "cannot open \(path) (\(reason)); logging to stderr instead, choose a file with --log-file")
-                return logger
+                // As gearmand 1.1.20 does, so an init script whose log directory is missing still
+                // starts the server. The warning is written whatever the log level.
+                printError(
+                    "gearmand: cannot open log file \(path) (\(error.message)); logging to stderr instead, choose a file with --log-file\n"
+                )
+                return try Logger(level: options.logLevel, destination: .standardError)
             }
         }
     }

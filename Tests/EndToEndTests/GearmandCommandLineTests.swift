@@ -105,6 +105,60 @@ struct GearmandCommandLineTests {
         #expect(handle.hasPrefix("H:cfg:"), "job handle \(handle)")
     }
 
+    /// gearmand 1.1.20 logs to standard error when its log file cannot be opened, so an init
+    /// script whose log directory is missing still starts it. A start that fails later prints
+    /// its error once, as a FATAL line of that log.
+    @Test func unopenableLogFileFallsBackToStandardError() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let logFile = directory.file("missing/gearmand.log").path
+        let pidFile = directory.file("missing/gearmand.pid").path
+
+        let result = try await Self.runGearmand([
+            "--port", "0", "--listen", "127.0.0.1", "--log-file", logFile, "--pid-file", pidFile,
+        ])
+
+        #expect(result.termination == .exited(1))
+        #expect(
+            result.errorText.contains(
+                "gearmand: cannot open log file \(logFile) (No such file or directory); logging to stderr instead"),
+            "stderr: \(result.errorText)")
+        #expect(result.errorText.contains("FATAL cannot open pid file \(pidFile) for writing"))
+        #expect(result.errorText.components(separatedBy: "cannot open pid file").count == 2, "\(result.errorText)")
+    }
+
+    /// gearmand 1.1.20 sets TCP_KEEPIDLE without --keepalive too. /proc/net/tcp (or tcp6) shows the
+    /// keepalive timer (type 2) of the accepted socket and the time left, in hundredths of a second.
+    @Test func keepaliveIdleAppliesWithoutKeepalive() async throws {
+        let server = try await ServerProcess.start(arguments: ["--keepalive-idle=7"])
+        defer { server.stop() }
+        let client = try server.connect()
+        let hexPort = String(server.port, radix: 16, uppercase: true)
+        let portSuffix = ":" + String(repeating: "0", count: 4 - hexPort.count) + hexPort
+        var timer: (type: Int, left: Int)?
+        _ = try await waitUntil(timeout: .seconds(5)) {
+            let tables = ["/proc/net/tcp", "/proc/net/tcp6"].map {
+                (try? String(contentsOfFile: $0, encoding: .utf8)) ?? ""
+            }
+            for line in tables.joined().split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                // local_address, state 01 (ESTABLISHED), then tr:tm->when.
+                guard fields.count > 5, fields[1].hasSuffix(portSuffix), fields[3] == "01"
+                else { continue }
+                let parts = fields[5].split(separator: ":")
+                if parts.count == 2, let type = Int(parts[0], radix: 16), let left = Int(parts[1], radix: 16) {
+                    timer = (type, left)
+                }
+            }
+            return timer != nil
+        }
+        _ = client
+
+        let found = try #require(timer, "no established socket on port \(server.port) in /proc/net/tcp or tcp6")
+        #expect(found.type == 2)
+        #expect(found.left <= 700, "keepalive timer \(found.left) hundredths of a second, expected at most 7 s")
+    }
+
     @Test func termStopsServerWithClients() async throws {
         let server = try await ServerProcess.start()
         defer { server.stop() }

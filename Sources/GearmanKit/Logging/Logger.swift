@@ -46,6 +46,11 @@ public final class Logger: Sendable {
     public static let disabled: Logger = try! Logger(level: .fatal, destination: .none)
 
     /// The maximum (most verbose) level that is written.
+    /// Where the lines go now.
+    public var destination: Destination {
+        state.withLock { $0.destination }
+    }
+
     public var level: LogLevel {
         get { state.withLock { $0.level } }
         set { state.withLock { $0.level = newValue } }

@@ -42,7 +42,7 @@ extension GearmandOptions {
                 help: "Accepted for compatibility; the job tables grow as needed.", default: "991", section: general),
             OptionSpec(
                 "keepalive",
-                help: "Apply the three --keepalive-* settings to accepted connections (SO_KEEPALIVE is always on).",
+                help: "Accepted for compatibility: SO_KEEPALIVE is always on, and --keepalive-* apply without it.",
                 section: general),
             OptionSpec(
                 "keepalive-idle", argument: .required("SECONDS"),
@@ -58,7 +58,8 @@ extension GearmandOptions {
                 default: "-1", section: general),
             OptionSpec(
                 "log-file", short: "l", argument: .required("FILE"),
-                help: "Log file; 'stderr' logs to standard error and 'none' disables logging. SIGHUP reopens the file.",
+                help:
+                    "Log file; 'stderr' logs to standard error and 'none' disables logging. SIGHUP reopens the file. A file that cannot be opened is replaced by standard error, with a warning.",
                 default: defaultLogFile, section: general),
             OptionSpec(
                 "listen", short: "L", argument: .required("ADDRESS"),

@@ -23,7 +23,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var jobHandlePrefix: String? = nil
     /// Send WORK_EXCEPTION to every client, as if each had sent OPTION_REQ `exceptions`.
     public var exceptions = false
-    /// Enable TCP keepalive tuning on accepted sockets (SO_KEEPALIVE itself is always on).
+    /// Set by --keepalive, which changes nothing: SO_KEEPALIVE is always on, and the three
+    /// keepalive settings apply whenever they are set, as in gearmand 1.1.20.
     public var keepalive = false
     /// TCP_KEEPIDLE in seconds, or nil for the system default.
     public var keepaliveIdle: Int? = nil

@@ -251,16 +251,15 @@ final class EventLoop: @unchecked Sendable {
         let configuration = runtime.configuration
         try? SocketCalls.setOption(fd, SOL_SOCKET, SO_KEEPALIVE, 1)
         try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-        if configuration.keepalive {
-            if let idle = configuration.keepaliveIdle {
-                try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, Int32(idle))
-            }
-            if let interval = configuration.keepaliveInterval {
-                try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, Int32(interval))
-            }
-            if let count = configuration.keepaliveCount {
-                try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, Int32(count))
-            }
+        // gearmand 1.1.20 applies these with or without --keepalive, so they do here too.
+        if let idle = configuration.keepaliveIdle {
+            try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, Int32(idle))
+        }
+        if let interval = configuration.keepaliveInterval {
+            try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, Int32(interval))
+        }
+        if let count = configuration.keepaliveCount {
+            try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, Int32(count))
         }
     }
 
