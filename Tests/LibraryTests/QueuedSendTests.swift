@@ -184,4 +184,33 @@ struct QueuedSendTests {
         #expect(ended < .seconds(2), "calls took \(ended) to end after close")
         #expect(failures == Self.submissions)
     }
+
+    @Test("server reset ends calls with queued output")
+    func serverResetEndsQueuedCalls() async throws {
+        let server = try SlowReader()
+        var options = GearmanClient.Options()
+        options.exceptions = false
+        let client = try GearmanClient(servers: server.servers, options: options)
+        defer { client.close() }
+
+        let submissions = Task {
+            await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<Self.submissions {
+                    group.addTask {
+                        (try? await client.submitBackground("f", workload: Self.workload(index))) == nil
+                    }
+                }
+                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+        }
+        // Closing sockets with unread input sends a reset, so the queued output cannot be written.
+        _ = await server.serve(holdTime: .milliseconds(500), expectedBytes: 0)
+        server.close()
+        let start = ContinuousClock.now
+        let failures = await submissions.value
+        let ended = ContinuousClock.now - start
+
+        #expect(ended < .seconds(5), "calls took \(ended) to end after the server reset its connections")
+        #expect(failures == Self.submissions)
+    }
 }

@@ -186,26 +186,35 @@ final class PacketChannel: Sendable {
     /// Writes the queued output as the socket takes it, on a thread of its own, until the queue
     /// is empty or the connection fails.
     private func flushQueued() {
+        enum Step { case wait, finish, fail }
         let connection = self.connection
         while true {
-            let isDone = output.withLock { output -> Bool in
+            let step = output.withLock { output -> Step in
                 do {
                     if try connection.value.writeAvailable(&output.queued, nonBlocking: true) == .wouldBlock {
-                        return false
+                        return .wait
                     }
-                } catch let error as GearmanError {
-                    output.failure = error
-                    output.queued = OutboundBuffer()
+                    output.isFlushing = false
+                    return .finish
                 } catch {
-                    output.failure = GearmanError.connectionClosed(server)
+                    output.failure = (error as? GearmanError) ?? GearmanError.connectionClosed(server)
                     output.queued = OutboundBuffer()
+                    output.isFlushing = false
+                    return .fail
                 }
-                output.isFlushing = false
-                return true
             }
-            if isDone { return }
-            // close() shuts the socket down, which ends the wait and makes the next write fail.
-            connection.value.waitUntilWritable(timeout: -1)
+            switch step {
+            case .wait:
+                // close() shuts the socket down, which ends the wait and makes the next write fail.
+                connection.value.waitUntilWritable(timeout: -1)
+            case .finish:
+                return
+            case .fail:
+                // The requests whose packets were lost wait for replies; ending the connection
+                // makes the reader thread fail them through onClose.
+                shutdown(connection.value.fd, Int32(SHUT_RDWR))
+                return
+            }
         }
     }
 
