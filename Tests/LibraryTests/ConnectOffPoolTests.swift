@@ -106,6 +106,29 @@ struct ConnectOffPoolTests {
         }
     }
 
+    @Test("admin clients connecting to a stalled server")
+    func adminConnects() async throws {
+        let listener = try StalledListener()
+        defer { listener.close() }
+
+        let servers = listener.servers
+        let connects = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        _ = try? await GearmanAdmin.connect(server: servers, connectTimeout: Self.connectTimeout)
+                    }
+                }
+            }
+        }
+        let start = ContinuousClock.now
+        try await Task.sleep(for: .milliseconds(300))
+        let slept = ContinuousClock.now - start
+        await connects.value
+
+        #expect(slept < Self.sleepBound, "a 300 ms sleep took \(slept) while admin clients connected")
+    }
+
     @Test("workers connecting to a stalled server")
     func workerRuns() async throws {
         let listener = try StalledListener()

@@ -3,7 +3,7 @@ import Synchronization
 /// An asynchronous client for the admin text protocol of one job server, with typed results.
 ///
 /// ```swift
-/// let admin = try GearmanAdmin(server: "localhost")
+/// let admin = try await GearmanAdmin.connect(server: "localhost")
 /// for function in try await admin.status() { print(function.name, function.total) }
 /// ```
 public final class GearmanAdmin: Sendable {
@@ -18,7 +18,8 @@ public final class GearmanAdmin: Sendable {
     private let pending: Mutex<[Pending]>
     private let sendLock = Mutex<Void>(())
 
-    /// Connects to one server, given as `host[:port]`.
+    /// Connects to one server, given as `host[:port]`, blocking the calling thread until the
+    /// connect succeeds or times out; async code should use `connect(server:connectTimeout:)`.
     public init(server: String = "localhost:4730", connectTimeout: Int = 5000) throws {
         let address = try ServerAddress(parsing: server)
         let pending = Mutex<[Pending]>([])
@@ -30,6 +31,14 @@ public final class GearmanAdmin: Sendable {
             onFrame: { frame in box.value?.received(frame) },
             onClose: { error in box.value?.failAll(error ?? GearmanError.connectionClosed(address)) })
         box.value = self
+    }
+
+    /// Connects to one server, given as `host[:port]`, on a thread of its own, so that the
+    /// wait for the connect timeout does not hold a thread of Swift's cooperative pool.
+    public static func connect(server: String = "localhost:4730", connectTimeout: Int = 5000) async throws
+        -> GearmanAdmin
+    {
+        try await runOnNewThread { try GearmanAdmin(server: server, connectTimeout: connectTimeout) }
     }
 
     deinit {
