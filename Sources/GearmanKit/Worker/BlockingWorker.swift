@@ -6,15 +6,26 @@
 /// job at a time with a handler.
 ///
 /// The worker follows the protocol's wake-up cycle: GRAB_JOB_UNIQ, then on NO_JOB a PRE_SLEEP
-/// and a wait for NOOP on any server. A server that drops the connection is reconnected with
-/// back-off while the others keep working.
+/// and a wait for NOOP on any server. A server that cannot be reached, at start or after it
+/// dropped the connection, is tried again with back-off while the others keep working.
 public final class BlockingWorker {
+    /// Milliseconds before the first attempt to reach a server again after a failure.
+    public static let initialRetryDelay: Int64 = 100
+    /// Maximum milliseconds between attempts. The delay doubles after each failed one.
+    public static let maximumRetryDelay: Int64 = 5000
+
     public let servers: [ServerAddress]
     /// The id `workers` shows for this connection, sent with SET_CLIENT_ID when not nil.
     public var clientID: String?
     private var functions: [(name: String, timeout: Int)] = []
     private var connections: [GearmanConnection?]
+    /// When to try an unconnected server again, in `GearmanConnection.now()` milliseconds, or 0
+    /// for a connected server.
     private var retryAt: [Int64]
+    private var retryDelay: [Int64]
+    /// Whether a failure of the server was reported and it has not replied since, so the
+    /// failures of one outage are reported once.
+    private var isDown: [Bool]
     private var sleeping: [Bool]
 
     public init(servers: [ServerAddress], clientID: String? = nil) {
@@ -22,6 +33,8 @@ public final class BlockingWorker {
         self.clientID = clientID
         connections = Array(repeating: nil, count: servers.count)
         retryAt = Array(repeating: 0, count: servers.count)
+        retryDelay = Array(repeating: Self.initialRetryDelay, count: servers.count)
+        isDown = Array(repeating: false, count: servers.count)
         sleeping = Array(repeating: false, count: servers.count)
     }
 
@@ -30,21 +43,24 @@ public final class BlockingWorker {
         functions.append((function, timeout))
     }
 
-    /// Connects to every server, reporting each failure to `onServerFailure`; throws only when
-    /// none is reachable.
+    /// Connects to every server. A server that cannot be reached is reported to
+    /// `onServerFailure`, and `work` tries it again with back-off until it replies.
+    ///
+    /// - Throws: `GearmanError.noServers` when the list is empty, or `GearmanError.hostNotFound`
+    ///   when a host name cannot be resolved, because a name that does not resolve at start is
+    ///   most likely misspelt (the C gearman 1.1.20 exits at once in this case too).
     public func connect(onServerFailure: (GearmanError) -> Void = { _ in }) throws {
         guard !servers.isEmpty else { throw GearmanError.noServers }
-        var lastError: GearmanError = .noServers
         for index in servers.indices where connections[index] == nil {
             do {
                 try open(index)
+            } catch GearmanError.hostNotFound(let server, let reason) {
+                close()
+                throw GearmanError.hostNotFound(server, reason: reason)
             } catch let error as GearmanError {
-                lastError = error
-                retryAt[index] = GearmanConnection.now() + 1000
-                onServerFailure(error)
+                scheduleRetry(index, error, onServerFailure)
             }
         }
-        if connections.allSatisfy({ $0 == nil }) { throw lastError }
     }
 
     private func open(_ index: Int) throws {
@@ -65,20 +81,26 @@ public final class BlockingWorker {
 
     /// Waits for one job, runs `handler` on it and reports the result.
     ///
-    /// - Parameter onServerFailure: told when a server connection fails; the worker reconnects
-    ///   to it later and goes on with the others.
+    /// - Parameters:
+    ///   - onServerFailure: called with the first failure of a server. The worker tries it
+    ///     again with back-off and goes on with the others, and reports no further failure
+    ///     until the server has replied again.
+    ///   - onServerRecovery: called when a server whose failure was reported replies again.
     /// - Throws: `GearmanError.noServers` when no server is left to reconnect to, or an error
     ///   thrown by `handler` after the job was reported as failed.
-    public func work(onServerFailure: (GearmanError) -> Void = { _ in }, handler: (WorkerJob) throws -> WorkResult)
-        throws
-    {
+    public func work(
+        onServerFailure: (GearmanError) -> Void = { _ in }, onServerRecovery: (ServerAddress) -> Void = { _ in },
+        handler: (WorkerJob) throws -> WorkResult
+    ) throws {
         while true {
             reconnectDue(onServerFailure: onServerFailure)
             // Ask every awake server for a job.
             for index in connections.indices {
                 guard let connection = connections[index], !sleeping[index] else { continue }
                 do {
-                    if let job = try grab(from: connection) {
+                    let job = try grab(from: connection)
+                    endOutage(index, onServerRecovery)
+                    if let job {
                         try run(job, handler: handler)
                         return
                     }
@@ -152,8 +174,12 @@ public final class BlockingWorker {
         if descriptors.isEmpty && retryAt.allSatisfy({ $0 == 0 }) {
             throw GearmanError.noServers
         }
-        let hasPendingReconnect = retryAt.contains { $0 > 0 }
-        let ready = poll(&descriptors, nfds_t(descriptors.count), hasPendingReconnect ? 1000 : -1)
+        // Wake up for the earliest reconnection attempt, if any is due.
+        var timeout: Int32 = -1
+        if let nextRetry = retryAt.filter({ $0 > 0 }).min() {
+            timeout = Int32(clamping: max(0, nextRetry - GearmanConnection.now()))
+        }
+        let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
         if ready <= 0 { return }
         for (position, descriptor) in descriptors.enumerated() where descriptor.revents != 0 {
             let index = indexes[position]
@@ -176,8 +202,28 @@ public final class BlockingWorker {
         connections[index]?.close()
         connections[index] = nil
         sleeping[index] = false
-        retryAt[index] = GearmanConnection.now() + 1000
-        onServerFailure(error)
+        scheduleRetry(index, error, onServerFailure)
+    }
+
+    /// Reports the first failure of an outage and sets the time of the next attempt, doubling
+    /// the delay each time until the server replies again.
+    private func scheduleRetry(_ index: Int, _ error: GearmanError?, _ onServerFailure: (GearmanError) -> Void) {
+        retryAt[index] = GearmanConnection.now() + retryDelay[index]
+        retryDelay[index] = min(retryDelay[index] * 2, Self.maximumRetryDelay)
+        if !isDown[index], let error {
+            isDown[index] = true
+            onServerFailure(error)
+        }
+    }
+
+    /// Ends an outage once the server has replied to a request, which a server that accepts
+    /// connections and closes them at once never does.
+    private func endOutage(_ index: Int, _ onServerRecovery: (ServerAddress) -> Void) {
+        retryDelay[index] = Self.initialRetryDelay
+        if isDown[index] {
+            isDown[index] = false
+            onServerRecovery(servers[index])
+        }
     }
 
     private func reconnectDue(onServerFailure: (GearmanError) -> Void) {
@@ -187,10 +233,10 @@ public final class BlockingWorker {
                 try open(index)
                 retryAt[index] = 0
             } catch let error as GearmanError {
-                retryAt[index] = now + 5000
-                onServerFailure(error)
+                scheduleRetry(index, error, onServerFailure)
             } catch {
-                retryAt[index] = now + 5000
+                // `open` throws only GearmanError, but any other error is retried the same way.
+                scheduleRetry(index, nil, onServerFailure)
             }
         }
     }

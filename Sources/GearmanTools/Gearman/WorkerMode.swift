@@ -13,15 +13,16 @@ struct WorkerMode: Sendable {
 
     func run() -> Int32 {
         let finished = JobCounter()
+        let outages = OutageLog()
         if options.parallel == 1 {
-            return loop(finished: finished)
+            return loop(finished: finished, outages: outages)
         }
         let statuses = Mutex<[Int32]>([])
         var threads: [pthread_t] = []
         for _ in 0..<options.parallel {
             let box = Unmanaged.passRetained(
                 WorkerThread {
-                    let status = self.loop(finished: finished)
+                    let status = self.loop(finished: finished, outages: outages)
                     statuses.withLock { $0.append(status) }
                 }
             ).toOpaque()
@@ -38,13 +39,20 @@ struct WorkerMode: Sendable {
         return statuses.withLock { $0.max() ?? 0 }
     }
 
-    /// Takes jobs until `-c` jobs have finished across all threads, or the servers are gone.
-    private func loop(finished: JobCounter) -> Int32 {
+    /// Takes jobs until `-c` jobs have finished across all threads. Servers that cannot be
+    /// reached are tried again until they reply, so only an unresolvable host name or an
+    /// error of the job command ends the loop early.
+    private func loop(finished: JobCounter, outages: OutageLog) -> Int32 {
         let worker = BlockingWorker(servers: servers)
         for function in options.functions { worker.register(function) }
-        let report: (GearmanError) -> Void = { Output.error("gearman: \($0)\n") }
+        let reportFailure: (GearmanError) -> Void = { error in
+            if outages.begin(error.server) { Output.error("gearman: \(error); trying again\n") }
+        }
+        let reportRecovery: (ServerAddress) -> Void = { server in
+            if outages.end(server) { Output.error("gearman: connected to \(server)\n") }
+        }
         do {
-            try worker.connect(onServerFailure: report)
+            try worker.connect(onServerFailure: reportFailure)
         } catch {
             Output.error("gearman: \(error)\n")
             return 1
@@ -52,7 +60,9 @@ struct WorkerMode: Sendable {
         defer { worker.close() }
         while options.count == 0 || finished.value.load(ordering: .relaxed) < options.count {
             do {
-                try worker.work(onServerFailure: report) { job in try perform(job) }
+                try worker.work(onServerFailure: reportFailure, onServerRecovery: reportRecovery) { job in
+                    try perform(job)
+                }
             } catch {
                 Output.error("gearman: \(error)\n")
                 return 1
@@ -104,6 +114,37 @@ struct WorkerMode: Sendable {
             let end = options.stripNewline ? newline : newline + 1
             try job.sendData(Array(pending[0..<end]))
             pending.removeSubrange(0...newline)
+        }
+    }
+}
+
+/// The servers whose outage was reported, shared by the threads of `-j` so that each outage
+/// is reported once rather than once per thread.
+private final class OutageLog: Sendable {
+    private let down = Mutex<Set<ServerAddress>>([])
+
+    /// Returns true when `server` was not already reported down, so the caller reports it.
+    func begin(_ server: ServerAddress?) -> Bool {
+        guard let server else { return true }
+        return down.withLock { $0.insert(server).inserted }
+    }
+
+    /// Returns true when `server` was reported down, so the caller reports its recovery.
+    func end(_ server: ServerAddress) -> Bool {
+        down.withLock { $0.remove(server) != nil }
+    }
+}
+
+extension GearmanError {
+    /// The server the error is about, or nil for an error about no server in particular.
+    fileprivate var server: ServerAddress? {
+        switch self {
+        case .connectionFailed(let server, _), .hostNotFound(let server, _), .connectionClosed(let server),
+            .ioFailed(let server, _), .timedOut(let server, _), .protocolViolation(let server, _),
+            .serverError(let server, _, _), .unexpectedPacket(let server, _), .invalidReply(let server, _):
+            return server
+        case .invalidServerAddress, .noServers, .noFunctionsRegistered:
+            return nil
         }
     }
 }
