@@ -12,17 +12,19 @@ struct WorkerMode: Sendable {
     let servers: [ServerAddress]
 
     func run() -> Int32 {
-        let finished = JobCounter()
+        let quota = JobQuota(count: options.count)
         let outages = OutageLog()
-        if options.parallel == 1 {
-            return loop(finished: finished, outages: outages)
+        // A thread beyond the -c count would never get a job.
+        let threadCount = options.count > 0 ? min(options.parallel, options.count) : options.parallel
+        if threadCount == 1 {
+            return loop(quota: quota, outages: outages)
         }
         let statuses = Mutex<[Int32]>([])
         var threads: [pthread_t] = []
-        for _ in 0..<options.parallel {
+        for _ in 0..<threadCount {
             let box = Unmanaged.passRetained(
                 WorkerThread {
-                    let status = self.loop(finished: finished, outages: outages)
+                    let status = self.loop(quota: quota, outages: outages)
                     statuses.withLock { $0.append(status) }
                 }
             ).toOpaque()
@@ -39,10 +41,10 @@ struct WorkerMode: Sendable {
         return statuses.withLock { $0.max() ?? 0 }
     }
 
-    /// Takes jobs until `-c` jobs have finished across all threads. Servers that cannot be
-    /// reached are tried again until they reply, so only an unresolvable host name or an
-    /// error of the job command ends the loop early.
-    private func loop(finished: JobCounter, outages: OutageLog) -> Int32 {
+    /// Takes jobs until the threads together have taken the `-c` count. Servers that cannot be
+    /// reached are tried again until they reply, so the loop ends early only when a host name
+    /// cannot be resolved at start.
+    private func loop(quota: JobQuota, outages: OutageLog) -> Int32 {
         let worker = BlockingWorker(servers: servers)
         for function in options.functions { worker.register(function) }
         let reportFailure: (GearmanError) -> Void = { error in
@@ -58,7 +60,9 @@ struct WorkerMode: Sendable {
             return 1
         }
         defer { worker.close() }
-        while options.count == 0 || finished.value.load(ordering: .relaxed) < options.count {
+        // The job is claimed before the thread asks for it, so with -j the threads never take
+        // more jobs than the count between them.
+        while quota.claim() {
             do {
                 try worker.work(onServerFailure: reportFailure, onServerRecovery: reportRecovery) { job in
                     try perform(job)
@@ -67,8 +71,6 @@ struct WorkerMode: Sendable {
                 Output.error("gearman: \(error)\n")
                 return 1
             }
-            let done = finished.value.wrappingAdd(1, ordering: .relaxed).newValue
-            if options.count > 0 && done >= options.count { break }
         }
         return 0
     }
@@ -149,9 +151,18 @@ extension GearmanError {
     }
 }
 
-/// Jobs finished by all worker threads together, for `-c`.
-private final class JobCounter: Sendable {
-    let value = Atomic<Int>(0)
+/// The `-c` count shared by all worker threads.
+private final class JobQuota: Sendable {
+    /// Jobs the worker may take in total; 0 for no limit.
+    let count: Int
+    private let claimed = Atomic<Int>(0)
+
+    init(count: Int) { self.count = count }
+
+    /// Reserves one job of the count; returns false when the count is used up.
+    func claim() -> Bool {
+        count == 0 || claimed.wrappingAdd(1, ordering: .relaxed).newValue <= count
+    }
 }
 
 private final class WorkerThread {
