@@ -457,6 +457,23 @@ struct GearmanClientOptionTests {
         #expect(pair.reference.errorText.contains("GEARMAN_TIMEOUT"), "stderr: \(pair.reference.errorText)")
     }
 
+    /// `-t -1` is libgearman's default and waits forever, as does any negative value.
+    @Test(arguments: ServerKind.allCases)
+    func negativeTimeoutWaitsForever(_ kind: ServerKind) async throws {
+        let server = try await ToolTestServer.start(kind)
+        defer { server.stop() }
+        try await server.startWorker(
+            .reference, functions: ["slow"], command: ["sh", "-c", "sleep 0.5; tr a-z A-Z"], name: "worker")
+
+        for timeout in ["-1", "-100"] {
+            let pair = try await server.runBothGearman(["-t", timeout, "-f", "slow", "hello"])
+
+            expectSameResults(pair, "-t \(timeout)")
+            #expect(pair.ours.termination == .exited(0), "-t \(timeout): \(pair.ours.errorText)")
+            #expect(pair.ours.outputText == "HELLO", "-t \(timeout)")
+        }
+    }
+
     /// Ours prints `Task created` when the server has queued the job. The C tool 1.1.20 writes
     /// it through stdio's buffer, so in a file it comes after the result.
     @Test(arguments: ServerKind.allCases)

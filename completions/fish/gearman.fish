@@ -16,7 +16,7 @@ end
 complete -c gearman -s f -l function -r -f -a '(__gearmankit_functions)' -d 'Function to run jobs for; repeat for several. A client sends every workload to each.'
 complete -c gearman -s h -l host -r -f -d 'Job server host.'
 complete -c gearman -s p -l port -r -f -d 'Job server port.'
-complete -c gearman -s t -l timeout -r -f -d 'Fail when the server does not respond within this time.'
+complete -c gearman -s t -l timeout -r -f -d 'Fail when the server does not respond within this time. -1 waits forever.'
 complete -c gearman -s i -l pid-file -r -F -d 'Write the process ID to this file.'
 complete -c gearman -s v -l verbose -d 'Client: print \'Task created: HANDLE\' for every job.'
 complete -c gearman -s S -l ssl -d 'Use TLS (not available yet).'

@@ -19,7 +19,7 @@ public struct GearmanOptions: Sendable, Equatable {
     public var stripNewline = false
     /// `-P`: prefix each output chunk with `<function>: `.
     public var prefix = false
-    /// `-t`: milliseconds to wait for the server; nil waits forever.
+    /// `-t`: milliseconds to wait for the server, or nil (from a negative value) to wait forever.
     public var timeout: Int? = nil
     /// `-c`: jobs a worker runs before it exits; 0 runs forever.
     public var count = 0
@@ -68,7 +68,7 @@ public struct GearmanOptions: Sendable, Equatable {
                 section: common),
             OptionSpec(
                 "timeout", short: "t", argument: .required("MILLISECONDS"),
-                help: "Fail when the server does not respond within this time.", section: common),
+                help: "Fail when the server does not respond within this time. -1 waits forever.", section: common),
             OptionSpec(
                 "pid-file", short: "i", argument: .required("FILE"), help: "Write the process ID to this file.",
                 section: common),
@@ -118,10 +118,11 @@ public struct GearmanOptions: Sendable, Equatable {
                 }
                 options.port = port
             case "timeout":
-                guard let timeout = Int(value), timeout >= 0 else {
-                    throw CommandLineError("invalid timeout '\(value)' for -t: expected milliseconds, 0 or more")
+                guard let timeout = Int(value) else {
+                    throw CommandLineError("invalid timeout '\(value)' for -t: expected milliseconds, or -1 for none")
                 }
-                options.timeout = timeout
+                // As in the C tool 1.1.20 (observed with -1, -2 and -100), any negative value waits forever.
+                options.timeout = timeout < 0 ? nil : timeout
             case "pid-file": options.pidFile = value
             case "verbose": options.verbose = true
             case "ssl": throw CommandLineError("-S: TLS is not available in this version")
