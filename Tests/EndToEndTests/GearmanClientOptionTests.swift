@@ -457,6 +457,35 @@ struct GearmanClientOptionTests {
         #expect(pair.reference.errorText.contains("GEARMAN_TIMEOUT"), "stderr: \(pair.reference.errorText)")
     }
 
+    /// Documented difference: when the server closes the connection during a job, ours exits 1
+    /// and the C client exits 0.
+    @Test(arguments: ServerKind.allCases)
+    func serverClosingMidJobFailsClient(_ kind: ServerKind) async throws {
+        let server = try await ToolTestServer.start(kind)
+        defer { server.stop() }
+        for name in ["worker-1", "worker-2"] {
+            try await server.startWorker(.reference, functions: ["slow"], command: ["sleep", "30"], name: name)
+        }
+        var clients: [ToolKind: ChildProcess] = [:]
+        for tool in ToolKind.allCases {
+            clients[tool] = try server.start(
+                tool.gearman, server.address + ["-f", "slow", "x"], name: "client-\(tool)")
+        }
+        let running = try await waitUntil { try server.statusFields(of: "slow")?[2] == "2" }
+        try #require(running, "both jobs should run: \((try? server.adminList("status")) ?? [])")
+
+        kill(server.pid, SIGTERM)
+
+        let ours = try #require(clients[.ours])
+        let reference = try #require(clients[.reference])
+        #expect(try await ours.waitForExit(timeout: .seconds(10)) == .exited(1))
+        #expect(ours.standardErrorText() == "gearman: 127.0.0.1:\(server.port) closed the connection\n")
+        #expect(try await reference.waitForExit(timeout: .seconds(10)) == .exited(0))
+        #expect(
+            reference.standardErrorText().contains("GEARMAN_LOST_CONNECTION"),
+            "stderr: \(reference.standardErrorText())")
+    }
+
     /// `-t -1` is libgearman's default and waits forever, as does any negative value.
     @Test(arguments: ServerKind.allCases)
     func negativeTimeoutWaitsForever(_ kind: ServerKind) async throws {

@@ -128,6 +128,25 @@ struct GearmanWorkerOptionTests {
         #expect(results[.ours]?.termination == .exited(1))
     }
 
+    /// Documented difference: a command killed by a signal fails the job in ours, but the C worker
+    /// completes it with the output written before the signal.
+    @Test(arguments: ServerKind.allCases)
+    func killedCommandFailsJob(_ kind: ServerKind) async throws {
+        let server = try await ToolTestServer.start(kind)
+        defer { server.stop() }
+        let command = ["sh", "-c", "echo partial; kill -TERM $$"]
+
+        let ours = try await Self.runJob(on: server, worker: .ours, command: command, input: [])
+        let reference = try await Self.runJob(on: server, worker: .reference, command: command, input: [])
+
+        #expect(ours.client.termination == .exited(1))
+        #expect(ours.client.outputText == "partial\n")
+        #expect(ours.client.errorText == "Job failed\n")
+        #expect(reference.client.termination == .exited(0))
+        #expect(reference.client.outputText == "partial\n")
+        #expect(reference.client.errorText == "")
+    }
+
     /// `-j 2` runs two jobs at once: each job waits until both have started, which a worker
     /// running one job at a time never gets to.
     @Test func parallelOptionOverlapsJobs() async throws {
