@@ -30,10 +30,11 @@ final class ClientConnection: Sendable {
     /// Set once in `init`, so reading it needs no lock.
     private let channel: PacketChannel
 
-    /// Connects; `onClose` is called when the connection fails so the client can mark the server down.
+    /// Connects; `onClose` is called with this connection when it fails, after its requests
+    /// were failed or sent again, so the client can mark the server down.
     init(
         server: ServerAddress, connectTimeout: Int?, exceptions: Bool, busyPoll: Int = 0,
-        onClose: @escaping @Sendable (GearmanError) -> Void
+        onClose: @escaping @Sendable (ClientConnection?, GearmanError) -> Void
     )
         throws
     {
@@ -45,7 +46,7 @@ final class ClientConnection: Sendable {
             onClose: { error in
                 let failure = error ?? GearmanError.connectionClosed(server)
                 weakSelf.value?.failAll(failure)
-                if error != nil { onClose(failure) }
+                if error != nil { onClose(weakSelf.value, failure) }
             })
         weakSelf.value = self
         if exceptions {

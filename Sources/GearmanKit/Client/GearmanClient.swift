@@ -271,7 +271,7 @@ public final class GearmanClient: Sendable {
                 try connection.send(listener.request.packet, waiter: .submission(listener))
                 return true
             } catch {
-                markDown(index)
+                markDown(index, failed: connection)
             }
         }
         return false
@@ -405,8 +405,8 @@ public final class GearmanClient: Sendable {
             let connection = try ClientConnection(
                 server: servers[index], connectTimeout: options.connectTimeout, exceptions: options.exceptions,
                 busyPoll: options.busyPoll
-            ) { [weak self] _ in
-                self?.markDown(index)
+            ) { [weak self] failed, _ in
+                self?.markDown(index, failed: failed)
             }
             let winner = state.withLock { servers -> ClientConnection in
                 if let other = servers[index].connection, other.isUsable { return other }
@@ -422,13 +422,18 @@ public final class GearmanClient: Sendable {
             }
             return winner
         } catch {
-            markDown(index)
+            markDown(index, failed: nil)
             throw error
         }
     }
 
-    private func markDown(_ index: Int) {
+    /// Puts a server in back-off after `failed`, its connection, ended (nil: a connect failed).
+    ///
+    /// A job lost with `failed` may already have been sent again on a new connection to the
+    /// same server. That connection works, so it stays, and so does the server.
+    private func markDown(_ index: Int, failed: ClientConnection?) {
         state.withLock { servers in
+            if let current = servers[index].connection, current !== failed, current.isUsable { return }
             let backoff =
                 servers[index].backoff == 0
                 ? options.initialBackoff : min(servers[index].backoff * 2, options.maximumBackoff)
