@@ -1,5 +1,6 @@
 import Foundation
 import GearmanKit
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -26,16 +27,33 @@ private final class SlowReader: Sendable {
 
     var servers: String { "127.0.0.1:\(port)" }
 
-    /// Serves for `holdTime` plus the reading, and returns the bytes read from each connection.
-    func serve(holdTime: Duration, expectedBytes: Int) async -> [[UInt8]] {
-        let listenerFD = self.listenerFD
-        let holdMilliseconds = Int(holdTime / .milliseconds(1))
-        return await withCheckedContinuation { continuation in
-            Foundation.Thread.detachNewThread {
-                continuation.resume(
-                    returning: Self.serve(listenerFD, holdMilliseconds: holdMilliseconds, expectedBytes: expectedBytes))
+    /// The bytes read from each connection, once the serving thread has finished.
+    final class Outcome: Sendable {
+        private let received = Mutex<[[UInt8]]?>(nil)
+
+        fileprivate func finish(_ bytes: [[UInt8]]) {
+            received.withLock { $0 = bytes }
+        }
+
+        /// Waits for the serving thread by polling, so that it needs no task of its own to be
+        /// scheduled while the test checks that the cooperative pool stays free.
+        func value() async -> [[UInt8]] {
+            while true {
+                if let bytes = received.withLock({ $0 }) { return bytes }
+                try? await Task.sleep(for: .milliseconds(20))
             }
         }
+    }
+
+    /// Starts serving on a thread of its own, for `holdTime` plus the reading.
+    func serve(holdTime: Duration, expectedBytes: Int) -> Outcome {
+        let listenerFD = self.listenerFD
+        let holdMilliseconds = Int(holdTime / .milliseconds(1))
+        let outcome = Outcome()
+        Foundation.Thread.detachNewThread {
+            outcome.finish(Self.serve(listenerFD, holdMilliseconds: holdMilliseconds, expectedBytes: expectedBytes))
+        }
+        return outcome
     }
 
     private static func serve(_ listenerFD: Int32, holdMilliseconds: Int, expectedBytes: Int) -> [[UInt8]] {
@@ -110,7 +128,7 @@ struct QueuedSendTests {
         let expectedBytes = (0..<Self.submissions).reduce(0) {
             $0 + PacketHeader.size + Self.submitPacket($1).bodyLength
         }
-        let serving = Task { await server.serve(holdTime: .milliseconds(1500), expectedBytes: expectedBytes) }
+        let serving = server.serve(holdTime: .milliseconds(1500), expectedBytes: expectedBytes)
         var options = GearmanClient.Options()
         options.exceptions = false
         let client = try GearmanClient(servers: server.servers, options: options)
@@ -127,7 +145,7 @@ struct QueuedSendTests {
         let start = ContinuousClock.now
         try await Task.sleep(for: .milliseconds(300))
         let slept = ContinuousClock.now - start
-        let received = await serving.value
+        let received = await serving.value()
         client.close()
         await submissions.value
 
@@ -159,7 +177,7 @@ struct QueuedSendTests {
     func closeEndsQueuedCalls() async throws {
         let server = try SlowReader()
         defer { server.close() }
-        let serving = Task { await server.serve(holdTime: .seconds(2), expectedBytes: 0) }
+        let serving = server.serve(holdTime: .seconds(2), expectedBytes: 0)
         var options = GearmanClient.Options()
         options.exceptions = false
         let client = try GearmanClient(servers: server.servers, options: options)
@@ -179,7 +197,7 @@ struct QueuedSendTests {
         client.close()
         let failures = await submissions.value
         let ended = ContinuousClock.now - start
-        _ = await serving.value
+        _ = await serving.value()
 
         #expect(ended < .seconds(2), "calls took \(ended) to end after close")
         #expect(failures == Self.submissions)
@@ -204,7 +222,7 @@ struct QueuedSendTests {
             }
         }
         // Closing sockets with unread input sends a reset, so the queued output cannot be written.
-        _ = await server.serve(holdTime: .milliseconds(500), expectedBytes: 0)
+        _ = await server.serve(holdTime: .milliseconds(500), expectedBytes: 0).value()
         server.close()
         let start = ContinuousClock.now
         let failures = await submissions.value
