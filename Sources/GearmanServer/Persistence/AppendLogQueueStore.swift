@@ -390,6 +390,11 @@ extension AppendLogQueueStore {
         guard size > AppendLogRecord.magic.count else {
             let head = try read(fd, offset: 0, count: size)
             guard head == Array(AppendLogRecord.magic.prefix(size)) else { throw notALog() }
+            if size > 0 && size < AppendLogRecord.magic.count {
+                logger.warning(
+                    "log \(path) is cut short inside its \(AppendLogRecord.magic.count)-byte header (\(size) bytes), so it contains no job; writing the header anew"
+                )
+            }
             return state
         }
         guard try read(fd, offset: 0, count: AppendLogRecord.magic.count) == AppendLogRecord.magic else {

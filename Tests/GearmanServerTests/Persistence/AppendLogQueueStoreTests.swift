@@ -217,8 +217,12 @@ struct AppendLogQueueStoreTests {
         let folder = TemporaryFolder()
         let path = folder.file("queue.log")
         writeFile(path, "GKQL")
+        let logPath = folder.file("server.log")
+        let logger = try Logger(level: .warning, destination: .file(logPath))
 
-        let store = try AppendLogQueueStore(path: path)
+        let store = try AppendLogQueueStore(path: path, logger: logger)
+        let log = String(decoding: try fileBytes(logPath), as: UTF8.self)
+        #expect(log.contains("WARNING log \(path) is cut short inside its 8-byte header (4 bytes)"), "\(log)")
         try store.commit([.add(SampleJobs.job("f", "u"))])
         store.close()
         let reopened = try AppendLogQueueStore(path: path)
