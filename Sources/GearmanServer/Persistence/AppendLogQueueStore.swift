@@ -313,21 +313,6 @@ public final class AppendLogQueueStore: QueueStore {
 // MARK: - Opening and replaying the file
 
 extension AppendLogQueueStore {
-    /// Takes the file's exclusive lock, trying again for up to 1 s while it is held.
-    ///
-    /// A process that this one forks shares the lock until it calls exec, although the
-    /// descriptor has O_CLOEXEC. So a store that is closed and opened again while an embedding
-    /// program starts a child can find its own lock still held for a moment. A lock that stays
-    /// held belongs to another server. Leaves errno set when it returns false.
-    private static func lockWithRetry(_ fd: Int32) -> Bool {
-        for _ in 0..<20 {
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
-            if errno != EWOULDBLOCK { return false }
-            usleep(50_000)
-        }
-        return flock(fd, LOCK_EX | LOCK_NB) == 0
-    }
-
     private static func open(path: String, logger: Logger) throws(LogFailure) -> State {
         var created = false
         var fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
@@ -337,7 +322,7 @@ extension AppendLogQueueStore {
         }
         guard fd >= 0 else { throw LogFailure(SystemError.current("open")) }
         do throws(LogFailure) {
-            guard lockWithRetry(fd) else {
+            guard StoreFileLock.acquire(fd) else {
                 if errno == EWOULDBLOCK {
                     throw LogFailure("the log is locked by another process; stop the other server or use another file")
                 }

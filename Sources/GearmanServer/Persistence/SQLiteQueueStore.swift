@@ -37,6 +37,8 @@ public final class SQLiteQueueStore: QueueStore {
     private let walFD: Int32
     /// The WAL checkpointer on its own thread, or nil when the database is not in WAL mode.
     private let checkpointer: SQLiteCheckpointer?
+    /// The database file, opened by the store to hold its `StoreFileLock`.
+    private let lockFD: Int32
 
     private struct State {
         var database: SQLiteDatabase?
@@ -88,10 +90,12 @@ public final class SQLiteQueueStore: QueueStore {
 
         var state = State()
         var walFD: Int32 = -1
+        var lockFD: Int32 = -1
         var checkpointer: SQLiteCheckpointer?
         do {
             let database = try SQLiteDatabase(path: path)
             state.database = database
+            lockFD = try Self.lock(path)
             try Self.configure(database)
             try Self.createTable(table, in: database)
             let statements = try Self.prepareStatements(table: table, in: database)
@@ -111,8 +115,10 @@ public final class SQLiteQueueStore: QueueStore {
             if walFD >= 0 { Glibc.close(walFD) }
             state.statements?.finalize()
             state.database?.close()
+            if lockFD >= 0 { Glibc.close(lockFD) }
             throw QueueStoreError.openFailed(store: name, message: error.message)
         }
+        self.lockFD = lockFD
         self.walFD = walFD
         self.checkpointer = checkpointer
         self.state = Mutex(state)
@@ -193,6 +199,7 @@ public final class SQLiteQueueStore: QueueStore {
             state.statements = nil
             state.database = nil
             if walFD >= 0 { Glibc.close(walFD) }
+            Glibc.close(lockFD)
         }
     }
 
@@ -280,6 +287,34 @@ public final class SQLiteQueueStore: QueueStore {
             try delete.bindText(key.function, at: 2)
             try delete.run()
         }
+    }
+
+    /// Opens the database file, which SQLite has created, and takes its `StoreFileLock`.
+    ///
+    /// SQLite's own locks are POSIX record locks, which flock(2) does not conflict with on Linux.
+    /// NOTE: on NFS, Linux emulates flock with POSIX locks, which SQLite can release.
+    private static func lock(_ path: String) throws(SQLiteFailure) -> Int32 {
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw SQLiteFailure(message: SystemError.current("open \(path)").message) }
+        guard StoreFileLock.acquire(fd) else {
+            let message =
+                errno == EWOULDBLOCK
+                ? "the database is in use by another gearmand; stop the other server or use another file"
+                : SystemError.current("flock").message
+            Glibc.close(fd)
+            throw SQLiteFailure(message: message)
+        }
+        return fd
+    }
+
+    /// Returns the jobs stored in a database without taking its lock, so a test can look at
+    /// the file while a store has it open.
+    static func storedJobs(atPath path: String, table: String = defaultTable) throws -> [StoredJob] {
+        let database = try SQLiteDatabase(path: path)
+        defer { database.close() }
+        let statements = try prepareStatements(table: table, in: database)
+        defer { statements.finalize() }
+        return try selectAll(statements.select)
     }
 
     private static func selectAll(_ select: SQLiteStatement) throws(SQLiteFailure) -> [StoredJob] {

@@ -29,11 +29,9 @@ struct QueueStoresTests {
         let store = try QueueStores.make(
             type: "libsqlite3", options: ["libsqlite3-db": path, "store-queue-on-shutdown": ""])
         try store?.commit([.add(SampleJobs.job("f", "u"))])
-        let reader = try SQLiteQueueStore(path: path)
-        #expect(try reader.load().isEmpty)
+        #expect(try SQLiteQueueStore.storedJobs(atPath: path).isEmpty)
         store?.close()
-        #expect(try reader.load() == [SampleJobs.job("f", "u")])
-        reader.close()
+        #expect(try SQLiteQueueStore.storedJobs(atPath: path) == [SampleJobs.job("f", "u")])
 
         let error = #expect(throws: QueueStoreError.self) {
             try QueueStores.make(
