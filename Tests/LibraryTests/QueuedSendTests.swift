@@ -38,10 +38,8 @@ private final class SlowReader: Sendable {
         /// Waits for the serving thread by polling, so that it needs no task of its own to be
         /// scheduled while the test checks that the cooperative pool stays free.
         func value() async -> [[UInt8]] {
-            while true {
-                if let bytes = received.withLock({ $0 }) { return bytes }
-                try? await Task.sleep(for: .milliseconds(20))
-            }
+            _ = await pollUntil(timeout: .seconds(60)) { received.withLock { $0 != nil } }
+            return received.withLock { $0 } ?? []
         }
     }
 
@@ -115,6 +113,28 @@ struct QueuedSendTests {
         [UInt8](repeating: UInt8(index), count: workloadSize)
     }
 
+    /// Returns a client that sends no OPTION_REQ, so the server receives only submissions.
+    private static func makeClient(_ server: SlowReader) throws -> GearmanClient {
+        var options = GearmanClient.Options()
+        options.exceptions = false
+        return try GearmanClient(servers: server.servers, options: options)
+    }
+
+    /// Submits `submissions` background jobs at once, with unique keys `u0`, `u1` …, and returns
+    /// the number of calls that failed.
+    private static func submitAll(to client: GearmanClient) -> Task<Int, Never> {
+        Task {
+            await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<submissions {
+                    group.addTask {
+                        (try? await client.submitBackground("f", workload: workload(index), unique: "u\(index)")) == nil
+                    }
+                }
+                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+        }
+    }
+
     static func submitPacket(_ index: Int) -> Packet {
         Packet(
             magic: .request, type: .submitJobBackground,
@@ -129,25 +149,14 @@ struct QueuedSendTests {
             $0 + PacketHeader.size + Self.submitPacket($1).bodyLength
         }
         let serving = server.serve(holdTime: .milliseconds(1500), expectedBytes: expectedBytes)
-        var options = GearmanClient.Options()
-        options.exceptions = false
-        let client = try GearmanClient(servers: server.servers, options: options)
-
-        let submissions = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for index in 0..<Self.submissions {
-                    group.addTask {
-                        _ = try? await client.submitBackground("f", workload: Self.workload(index), unique: "u\(index)")
-                    }
-                }
-            }
-        }
+        let client = try Self.makeClient(server)
+        let submissions = Self.submitAll(to: client)
         let start = ContinuousClock.now
         try await Task.sleep(for: .milliseconds(300))
         let slept = ContinuousClock.now - start
         let received = await serving.value()
         client.close()
-        await submissions.value
+        _ = await submissions.value
 
         #expect(slept < .milliseconds(1200), "a 300 ms sleep took \(slept) while sends waited for the server")
         #expect(received.map(\.count).reduce(0, +) == expectedBytes)
@@ -178,20 +187,8 @@ struct QueuedSendTests {
         let server = try SlowReader()
         defer { server.close() }
         let serving = server.serve(holdTime: .seconds(2), expectedBytes: 0)
-        var options = GearmanClient.Options()
-        options.exceptions = false
-        let client = try GearmanClient(servers: server.servers, options: options)
-
-        let submissions = Task {
-            await withTaskGroup(of: Bool.self) { group in
-                for index in 0..<Self.submissions {
-                    group.addTask {
-                        (try? await client.submitBackground("f", workload: Self.workload(index))) == nil
-                    }
-                }
-                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-            }
-        }
+        let client = try Self.makeClient(server)
+        let submissions = Self.submitAll(to: client)
         try await Task.sleep(for: .milliseconds(300))
         let start = ContinuousClock.now
         client.close()
@@ -206,21 +203,9 @@ struct QueuedSendTests {
     @Test("server reset ends calls with queued output")
     func serverResetEndsQueuedCalls() async throws {
         let server = try SlowReader()
-        var options = GearmanClient.Options()
-        options.exceptions = false
-        let client = try GearmanClient(servers: server.servers, options: options)
+        let client = try Self.makeClient(server)
         defer { client.close() }
-
-        let submissions = Task {
-            await withTaskGroup(of: Bool.self) { group in
-                for index in 0..<Self.submissions {
-                    group.addTask {
-                        (try? await client.submitBackground("f", workload: Self.workload(index))) == nil
-                    }
-                }
-                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-            }
-        }
+        let submissions = Self.submitAll(to: client)
         // Closing sockets with unread input sends a reset, so the queued output cannot be written.
         _ = await server.serve(holdTime: .milliseconds(500), expectedBytes: 0).value()
         server.close()

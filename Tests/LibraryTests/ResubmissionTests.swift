@@ -11,8 +11,8 @@ import Testing
 /// server, and that connection must stay the client's, so that `close()` reaches it.
 @Suite("Jobs sent again after a connection loss", .timeLimit(.minutes(1)))
 struct ResubmissionTests {
-    /// Accepts a first connection, reads a request from it and closes it; then accepts a second
-    /// one, reads the request sent again and keeps the connection open without replying.
+    /// Accepts a first connection, reads a request from it and closes it. Then it accepts a
+    /// second one, reads the request sent again and keeps that connection open without replying.
     private final class ClosingServer: Sendable {
         let port: UInt16
         private let listenerFD: Int32
@@ -66,25 +66,15 @@ struct ResubmissionTests {
             }
             outcome.withLock { $0 = result }
         }
-        let sentAgain = try await waitUntil(timeout: .seconds(10)) { server.hasReadSecondRequest }
+        let sentAgain = await pollUntil(timeout: .seconds(10)) { server.hasReadSecondRequest }
         #expect(sentAgain, "the job was not sent again on a second connection")
         client.close()
         // Polled, so that a call that never ends fails this test instead of hanging the run.
-        let ended = try await waitUntil(timeout: .seconds(3)) { outcome.withLock { $0 != nil } }
+        let ended = await pollUntil(timeout: .seconds(3)) { outcome.withLock { $0 != nil } }
 
         #expect(ended, "the call did not end within 3 s after close")
         if let result = outcome.withLock({ $0 }) {
             #expect(throws: GearmanError.self) { try result.get() }
         }
-    }
-
-    /// Polls `condition` every 10 ms until it holds or `timeout` passes.
-    private func waitUntil(timeout: Duration, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
     }
 }

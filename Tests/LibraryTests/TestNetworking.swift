@@ -25,3 +25,14 @@ func listenOnLoopback(backlog: Int32, configure: (Int32) -> Void = { _ in }) thr
     try #require(bound, "cannot listen on 127.0.0.1: errno \(errno)")
     return (fd, address)
 }
+
+/// Checks `condition` every 10 ms until it is true or `timeout` passes, and returns its last
+/// value. Tests wait this way for threads that are not tasks.
+func pollUntil(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
