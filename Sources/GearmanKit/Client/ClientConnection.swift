@@ -30,8 +30,8 @@ final class ClientConnection: Sendable {
     /// Set once in `init`, so reading it needs no lock.
     private let channel: PacketChannel
 
-    /// Connects; `onClose` is called with this connection when it fails, after its requests
-    /// were failed or sent again, so the client can mark the server down.
+    /// Connects. When the connection fails, `onClose` is called with it after its requests were
+    /// failed or sent again, so that the client can mark the server down.
     init(
         server: ServerAddress, connectTimeout: Int?, exceptions: Bool, busyPoll: Int = 0,
         onClose: @escaping @Sendable (ClientConnection?, GearmanError) -> Void

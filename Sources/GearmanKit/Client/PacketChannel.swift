@@ -9,9 +9,9 @@ import Synchronization
 ///
 /// The async client, worker and admin API are built on it: the reader thread resumes waiting
 /// tasks, and senders write under a mutex, so packets from concurrent tasks never interleave.
-/// A send never waits for a server that is slow to read, up to `maximumQueuedOutput` bytes:
-/// what the socket does not take at once is queued, and a flusher thread writes it when the
-/// socket has room.
+/// What the socket does not take at once is queued, and a flusher thread writes it when the
+/// socket has room. So a send waits for a server that reads slowly only when more than
+/// `maximumQueuedOutput` bytes are queued.
 final class PacketChannel: Sendable {
     let server: ServerAddress
     /// The executor whose jobs the reader thread runs, if any.
@@ -210,8 +210,9 @@ final class PacketChannel: Sendable {
             case .finish:
                 return
             case .fail:
-                // The requests whose packets were lost wait for replies; ending the connection
-                // makes the reader thread fail them through onClose.
+                // The requests whose packets were lost wait for replies. The reader thread
+                // usually meets the same reset and fails them through onClose, and ending the
+                // connection makes sure it does. No test reaches a write failure alone.
                 shutdown(connection.value.fd, Int32(SHUT_RDWR))
                 return
             }

@@ -46,7 +46,7 @@ public final class Logger: Sendable {
     public static let disabled: Logger = try! Logger(level: .fatal, destination: .none)
 
     /// The maximum (most verbose) level that is written.
-    /// Where the lines go now.
+    /// The current destination of log lines.
     public var destination: Destination {
         state.withLock { $0.destination }
     }

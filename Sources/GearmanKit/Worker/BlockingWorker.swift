@@ -47,8 +47,8 @@ public final class BlockingWorker {
     /// `onServerFailure`, and `work` tries it again with back-off until it replies.
     ///
     /// - Throws: `GearmanError.noServers` when the list is empty, or `GearmanError.hostNotFound`
-    ///   when a host name cannot be resolved, because a name that does not resolve at start is
-    ///   most likely misspelt (the C gearman 1.1.20 exits at once in this case too).
+    ///   when a host name cannot be resolved. A name that does not resolve at start is most
+    ///   likely misspelt, and the C gearman 1.1.20 exits at once in this case too.
     public func connect(onServerFailure: (GearmanError) -> Void = { _ in }) throws {
         guard !servers.isEmpty else { throw GearmanError.noServers }
         for index in servers.indices where connections[index] == nil {

@@ -60,8 +60,8 @@ struct WorkerMode: Sendable {
             return 1
         }
         defer { worker.close() }
-        // The job is claimed before the thread asks for it, so with -j the threads never take
-        // more jobs than the count between them.
+        // The job is claimed before the thread requests it from the server, so with -j the
+        // threads never take more jobs than the count between them.
         while quota.claim() {
             do {
                 try worker.work(onServerFailure: reportFailure, onServerRecovery: reportRecovery) { job in
